@@ -22,10 +22,22 @@ import io.sac4j.SacException;
  * @param tiedEmbeddings whether the output head reuses the embedding table
  * @param bosId        beginning-of-sequence token, or -1
  * @param eosIds       end-of-sequence tokens (generation stops at any of them)
+ * @param ropeFreqFactors per-frequency divisors (headDim/2 of them) applied to RoPE's inverse frequencies, or null:
+ *                     GGUF stores Llama 3.x rope scaling this way (tensor rope_freqs.weight) instead of parameters,
+ *                     so inv_freq[i] = theta^(-2i/headDim) / ropeFreqFactors[i] (as ggml's rope "freq_factors")
  */
 public record ModelConfig(String arch, int dim, int hiddenDim, int nLayers, int nHeads, int nKvHeads, int headDim,
                           int vocabSize, int maxSeqLen, float normEps, float ropeTheta, RopeStyle ropeStyle,
-                          RopeScaling ropeScaling, boolean qkvBias, boolean tiedEmbeddings, int bosId, int[] eosIds) {
+                          RopeScaling ropeScaling, boolean qkvBias, boolean tiedEmbeddings, int bosId, int[] eosIds,
+                          float[] ropeFreqFactors) {
+
+    /** A configuration without per-frequency RoPE factors (every format but GGUF Llama 3.x). */
+    public ModelConfig(String arch, int dim, int hiddenDim, int nLayers, int nHeads, int nKvHeads, int headDim,
+                       int vocabSize, int maxSeqLen, float normEps, float ropeTheta, RopeStyle ropeStyle,
+                       RopeScaling ropeScaling, boolean qkvBias, boolean tiedEmbeddings, int bosId, int[] eosIds) {
+        this(arch, dim, hiddenDim, nLayers, nHeads, nKvHeads, headDim, vocabSize, maxSeqLen, normEps, ropeTheta,
+                ropeStyle, ropeScaling, qkvBias, tiedEmbeddings, bosId, eosIds, null);
+    }
 
     /** RoPE pairs: ADJACENT rotates (x[2i], x[2i+1]) (llama2.c, GGUF llama); HALVES rotates (x[i], x[i+d/2]) (HF). */
     public enum RopeStyle { ADJACENT, HALVES }
@@ -46,6 +58,13 @@ public record ModelConfig(String arch, int dim, int hiddenDim, int nLayers, int 
         long maxElems = 1L << 31;
         if ((long) nHeads * headDim >= maxElems || (long) hiddenDim * dim >= 1L << 40)
             throw new SacException(where, "sizes are too large");
+        if (ropeFreqFactors != null) {
+            if (ropeFreqFactors.length != headDim / 2)
+                throw new SacException(where, ropeFreqFactors.length + " RoPE frequency factors, expected head dim / 2 = " + headDim / 2);
+            for (float f : ropeFreqFactors)
+                if (!(f > 0) || Float.isInfinite(f)) throw new SacException(where, "RoPE frequency factor " + f + " is not a positive number");
+            if (ropeScaling != null) throw new SacException(where, "both rope scaling parameters and frequency factors given");
+        }
     }
 
     /** Width of the key/value projections. */
