@@ -1,0 +1,67 @@
+package io.sac4j.forward;
+
+import io.sac4j.load.ModelConfig;
+import io.sac4j.load.Tensor;
+
+/**
+ * The operations a forward pass needs, implemented once per device (CPU here, CUDA later). Weights are passed as
+ * {@link Tensor}s (a device backend uploads each once and keeps it); activations are {@link Buf}s it allocates.
+ * All matrices are row-major; a "row" is one token.
+ */
+public interface Backend extends AutoCloseable {
+    String name();
+
+    Buf alloc(int rows, int cols);
+
+    /** Copies host floats (rows x cols, row-major) into {@code dst}. */
+    void write(Buf dst, float[] src);
+
+    /** Copies row {@code row} of {@code src} to the host. */
+    void readRow(Buf src, int row, float[] dst);
+
+    /** out[t] = table[tokens[t]]. */
+    void embed(Buf out, Tensor table, int[] tokens);
+
+    /** out[t] = x[t] / rms(x[t]) * gain. */
+    void rmsNorm(Buf out, Buf x, Tensor gain, float eps);
+
+    /** out[t, n] = sum_k x[t, k] * w[n, k]: every linear layer (w is [out, in]). */
+    void matmul(Buf out, Buf x, Tensor w);
+
+    /** x[t] += bias. */
+    void addBias(Buf x, Tensor bias);
+
+    /** Rotates each head of each row by the angles of its row in {@code table}. */
+    void rope(Buf x, int heads, Rope.Table table);
+
+    /** A cache for {@code capacity} new rows on top of {@code prefix} (may be null). */
+    KvCache newCache(ModelConfig config, int capacity, KvCache prefix);
+
+    /**
+     * Writes k and v (rows x kvDim) into {@code cache} at rows [cache.length(), +rows) of {@code layer}, then
+     * out = softmax(q K^T / sqrt(headDim)) V over the rows {@code mask} allows, with grouped-query sharing.
+     */
+    void attention(Buf out, Buf q, Buf k, Buf v, KvCache cache, int layer, Mask mask, ModelConfig config);
+
+    /** A full, read-only-by-convention cache over host rows: k[layer] and v[layer] are [rows][kvDim]. */
+    KvCache cacheOf(float[][] k, float[][] v, ModelConfig config);
+
+    /**
+     * A new cache holding rows {@code rows} (cache indices, ascending) of {@code src}, every layer, in that order:
+     * how SAC keeps the anchors' K/V. The result has no prefix and no spare capacity.
+     */
+    KvCache gather(KvCache src, int[] rows, ModelConfig config);
+
+    /** gate = silu(gate) * up. */
+    void swiglu(Buf gate, Buf up);
+
+    /** x += y. */
+    void add(Buf x, Buf y);
+
+    /** Keeps only the last row: a 1 x cols view or copy of row rows-1. */
+    Buf lastRow(Buf x);
+
+    @Override
+    default void close() {
+    }
+}
