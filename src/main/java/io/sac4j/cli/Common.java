@@ -1,0 +1,81 @@
+package io.sac4j.cli;
+
+import io.sac4j.load.Model;
+import org.apache.commons.cli.CommandLine;
+import org.apache.commons.cli.Option;
+import org.apache.commons.cli.Options;
+import org.apache.commons.cli.ParseException;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/** Options every command shares, and their parsing. */
+final class Common {
+    private Common() {
+    }
+
+    static void addTo(Options o) {
+        o.addOption(Option.builder("h").longOpt("help").desc("show this help").build());
+        o.addOption(Option.builder().longOpt("debug").desc("print stack traces on errors").build());
+        o.addOption(Option.builder("q").longOpt("quiet").desc("print only the results").build());
+        o.addOption(Option.builder("t").longOpt("threads").hasArg().argName("N")
+                .desc("CPU threads (default: all " + Runtime.getRuntime().availableProcessors() + " cores)").build());
+    }
+
+    static void addModel(Options o) {
+        o.addOption(Option.builder("m").longOpt("model").hasArg().argName("PATH")
+                .desc("model: a Hugging Face directory, a .gguf file or a llama2.c .bin (default: the bundled aidreams260K)").build());
+        o.addOption(Option.builder().longOpt("tokenizer").hasArg().argName("PATH")
+                .desc("tokenizer.json or llama2.c tokenizer.bin (default: the one next to / inside the model)").build());
+    }
+
+    static Model openModel(CommandLine line) throws ParseException {
+        if (!line.hasOption("model")) {
+            if (line.hasOption("tokenizer")) throw new ParseException("--tokenizer needs --model");
+            return Model.bundled();
+        }
+        Path model = Path.of(line.getOptionValue("model"));
+        if (!Files.exists(model)) throw new io.sac4j.SacException(model, "no such file or directory");
+        Path tok = line.hasOption("tokenizer") ? Path.of(line.getOptionValue("tokenizer")) : null;
+        if (tok != null && !Files.exists(tok)) throw new io.sac4j.SacException(tok, "no such file");
+        return Model.open(model, tok);
+    }
+
+    static int threads(CommandLine line) throws ParseException {
+        return intOption(line, "threads", Runtime.getRuntime().availableProcessors(), 1, 1024);
+    }
+
+    static int intOption(CommandLine line, String name, int dflt, int min, int max) throws ParseException {
+        if (!line.hasOption(name)) return dflt;
+        String v = line.getOptionValue(name);
+        try {
+            int n = Integer.parseInt(v.trim());
+            if (n < min || n > max) throw new ParseException("--" + name + " must be in " + min + ".." + max + ", got " + v);
+            return n;
+        } catch (NumberFormatException e) {
+            throw new ParseException("--" + name + " must be an integer, got '" + v + "'");
+        }
+    }
+
+    static double doubleOption(CommandLine line, String name, double dflt, double min, double max) throws ParseException {
+        if (!line.hasOption(name)) return dflt;
+        String v = line.getOptionValue(name);
+        try {
+            double d = Double.parseDouble(v.trim());
+            if (!(d >= min && d <= max)) throw new ParseException("--" + name + " must be in " + min + ".." + max + ", got " + v);
+            return d;
+        } catch (NumberFormatException e) {
+            throw new ParseException("--" + name + " must be a number, got '" + v + "'");
+        }
+    }
+
+    static long longOption(CommandLine line, String name, long dflt) throws ParseException {
+        if (!line.hasOption(name)) return dflt;
+        String v = line.getOptionValue(name);
+        try {
+            return Long.parseLong(v.trim());
+        } catch (NumberFormatException e) {
+            throw new ParseException("--" + name + " must be an integer, got '" + v + "'");
+        }
+    }
+}
