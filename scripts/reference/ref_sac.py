@@ -311,7 +311,8 @@ def run_model(name, m, eos, source, weights_file, warn):
 def main():
     torch.manual_seed(0)
     warn = []
-    run_model("aidreams260K", sm.load_llama2c(BUNDLED, "aidreams260K"), [2], "bundled", BUNDLED, warn)
+    # llama2.c models stop when BOS (1) comes out, as run.c does, or at </s> (2)
+    run_model("aidreams260K", sm.load_llama2c(BUNDLED, "aidreams260K"), [1, 2], "bundled", BUNDLED, warn)
     for name in ("llama-gqa-untied", "qwen2-gqa-tied"):
         d = os.path.join(HF_MODELS, name)
         with open(os.path.join(d, "config.json")) as f:

@@ -29,6 +29,50 @@ final class Common {
                 .desc("tokenizer.json or llama2.c tokenizer.bin (default: the one next to / inside the model)").build());
     }
 
+    static void addAdapter(Options o) {
+        o.addOption(Option.builder("a").longOpt("adapter").hasArg().argName("FILE")
+                .desc("SAC adapter: the official torch.save .pt file or the same tensors as .safetensors "
+                        + "(default: none = training-free SAC)").build());
+    }
+
+    static void addDevice(Options o) {
+        o.addOption(Option.builder().longOpt("device").hasArg().argName("cpu|cuda")
+                .desc("where to run (default: cuda when usable, else cpu with a one-line note)").build());
+    }
+
+    /** The backend --device asks for ("auto" when not given), with --threads CPU threads. */
+    static io.sac4j.forward.Backend backend(CommandLine line) throws ParseException {
+        String device = line.getOptionValue("device", "auto");
+        if (!device.equals("cpu") && !device.equals("cuda") && !device.equals("auto"))
+            throw new ParseException("--device must be cpu or cuda, got '" + device + "'");
+        // the fallback note goes to stderr unless --quiet
+        return io.sac4j.forward.Backends.create(device, threads(line),
+                line.hasOption("quiet") ? note -> { } : System.err::println);
+    }
+
+    static io.sac4j.compress.SacAdapter openAdapter(CommandLine line, Model model) {
+        if (!line.hasOption("adapter")) return null;
+        Path p = Path.of(line.getOptionValue("adapter"));
+        if (!Files.exists(p)) throw new io.sac4j.SacException(p, "no such file");
+        return io.sac4j.compress.SacAdapter.load(p, model.config());
+    }
+
+    /** Reads a UTF-8 text file whole; invalid UTF-8 is an error naming the file, not silent replacement. */
+    static String readText(Path p) {
+        if (!Files.isRegularFile(p)) throw new io.sac4j.SacException(p, "no such file");
+        try {
+            byte[] bytes = Files.readAllBytes(p);
+            return java.nio.charset.StandardCharsets.UTF_8.newDecoder()
+                    .onMalformedInput(java.nio.charset.CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(java.nio.charset.CodingErrorAction.REPORT)
+                    .decode(java.nio.ByteBuffer.wrap(bytes)).toString();
+        } catch (java.nio.charset.CharacterCodingException e) {
+            throw new io.sac4j.SacException(p, "is not valid UTF-8 text");
+        } catch (java.io.IOException e) {
+            throw new io.sac4j.SacException(p, "cannot read: " + e.getMessage());
+        }
+    }
+
     static Model openModel(CommandLine line) throws ParseException {
         if (!line.hasOption("model")) {
             if (line.hasOption("tokenizer")) throw new ParseException("--tokenizer needs --model");

@@ -4,7 +4,7 @@ import io.sac4j.SacException;
 import io.sac4j.decode.Generator;
 import io.sac4j.decode.Sampler;
 import io.sac4j.forward.Llama;
-import io.sac4j.forward.cpu.CpuBackend;
+import io.sac4j.forward.Backend;
 import io.sac4j.load.Model;
 import io.sac4j.tokenize.StreamDecoder;
 import io.sac4j.tokenize.Tokenizer;
@@ -32,6 +32,7 @@ final class GenerateCommand implements Command {
     public Options options() {
         Options o = new Options();
         Common.addModel(o);
+        Common.addDevice(o);
         o.addOption(Option.builder("p").longOpt("prompt").hasArg().argName("TEXT").desc("prompt text (default: empty, i.e. start from BOS)").build());
         o.addOption(Option.builder("n").longOpt("max-tokens").hasArg().argName("N").desc("most new tokens (default: 256, or up to the model's context length if shorter)").build());
         o.addOption(Option.builder().longOpt("temperature").hasArg().argName("T").desc("sampling temperature; 0 = greedy (default 0)").build());
@@ -47,8 +48,7 @@ final class GenerateCommand implements Command {
         double temperature = Common.doubleOption(line, "temperature", 0, 0, 100);
         double topP = Common.doubleOption(line, "top-p", 0.9, 1e-6, 1);
         long seed = Common.longOption(line, "seed", 42);
-        int threads = Common.threads(line);
-        try (Model model = Common.openModel(line); CpuBackend backend = new CpuBackend(threads)) {
+        try (Model model = Common.openModel(line); Backend backend = Common.backend(line)) {
             Tokenizer tok = model.tokenizer();
             if (tok == null) throw new SacException(model.source(), "has no tokenizer: pass --tokenizer");
             int bos = model.config().bosId();

@@ -10,28 +10,43 @@ import io.sac4j.SacException;
  * @param randomAnchorSeed   ablation: random anchors drawn with this seed ({@link Anchors#random}); null = uniform
  * @param chunksPerCall      chunks run in one encoder call (they still never see each other): more amortises the
  *                           weight reads, fewer keeps activations small; the result is the same
+ * @param progress           told (tokens done, tokens in all) after each encoder call, or null
  */
 public record CompressOptions(boolean causalEncoder, boolean noAnchorEmbedding, Long randomAnchorSeed,
-                              int chunksPerCall) {
-    public static final CompressOptions DEFAULT = new CompressOptions(false, false, null, 4);
+                              int chunksPerCall, Progress progress) {
+    public static final CompressOptions DEFAULT = new CompressOptions(false, false, null, 4, null);
+
+    /** Receives progress of a long compression (e.g. to draw a progress bar). */
+    @FunctionalInterface
+    public interface Progress {
+        void update(int tokensDone, int tokensTotal);
+    }
 
     public CompressOptions {
         if (chunksPerCall < 1) throw new SacException("chunks per call must be >= 1, got " + chunksPerCall);
     }
 
+    public CompressOptions(boolean causalEncoder, boolean noAnchorEmbedding, Long randomAnchorSeed, int chunksPerCall) {
+        this(causalEncoder, noAnchorEmbedding, randomAnchorSeed, chunksPerCall, null);
+    }
+
+    public CompressOptions withProgress(Progress listener) {
+        return new CompressOptions(causalEncoder, noAnchorEmbedding, randomAnchorSeed, chunksPerCall, listener);
+    }
+
     public CompressOptions withCausalEncoder(boolean on) {
-        return new CompressOptions(on, noAnchorEmbedding, randomAnchorSeed, chunksPerCall);
+        return new CompressOptions(on, noAnchorEmbedding, randomAnchorSeed, chunksPerCall, progress);
     }
 
     public CompressOptions withNoAnchorEmbedding(boolean on) {
-        return new CompressOptions(causalEncoder, on, randomAnchorSeed, chunksPerCall);
+        return new CompressOptions(causalEncoder, on, randomAnchorSeed, chunksPerCall, progress);
     }
 
     public CompressOptions withRandomAnchors(long seed) {
-        return new CompressOptions(causalEncoder, noAnchorEmbedding, seed, chunksPerCall);
+        return new CompressOptions(causalEncoder, noAnchorEmbedding, seed, chunksPerCall, progress);
     }
 
     public CompressOptions withChunksPerCall(int chunks) {
-        return new CompressOptions(causalEncoder, noAnchorEmbedding, randomAnchorSeed, chunks);
+        return new CompressOptions(causalEncoder, noAnchorEmbedding, randomAnchorSeed, chunks, progress);
     }
 }

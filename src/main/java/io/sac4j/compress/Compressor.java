@@ -119,6 +119,7 @@ public final class Compressor implements AutoCloseable {
             work.truncate(0);
             enc.forwardEmbeddings(x, rows, positions, work, mask, Logits.NONE);
             parts.add(backend.gather(work, local, config));
+            if (options.progress() != null) options.progress().update(end, n);
         }
         KvCache cache = parts.size() == 1 ? parts.getFirst() : concat(parts);
         return new CompressedContext(modelFingerprint, adapterFingerprint, ratio, n, cache.length(), cache,

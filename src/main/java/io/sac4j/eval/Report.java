@@ -1,5 +1,6 @@
 package io.sac4j.eval;
 
+import io.sac4j.load.JsonOut;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;

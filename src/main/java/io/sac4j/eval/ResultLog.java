@@ -1,5 +1,6 @@
 package io.sac4j.eval;
 
+import io.sac4j.load.JsonOut;
 import io.sac4j.SacException;
 import io.sac4j.load.Json;
 

@@ -44,7 +44,8 @@ public final class Model implements AutoCloseable {
             Path dir = Files.createTempDirectory("sac4j-model");
             Path bin = copyResource("aidreams260K.bin", dir);
             Path tok = copyResource("tok512.bin", dir);
-            Model m = open(bin, tok);
+            Model opened = open(bin, tok);
+            Model m = new Model("aidreams260K (bundled)", opened.config, opened.weights, opened.tokenizer, opened.arena);
             // the files are mapped; deleting them now frees the disk when the mapping ends
             Files.deleteIfExists(bin);
             Files.deleteIfExists(tok);

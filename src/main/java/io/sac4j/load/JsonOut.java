@@ -1,4 +1,4 @@
-package io.sac4j.eval;
+package io.sac4j.load;
 
 import java.util.List;
 import java.util.Map;
@@ -8,17 +8,17 @@ import java.util.Map;
  * Map with String keys. Output is single-line. Lone surrogates are written as \\u escapes so every string survives a
  * UTF-8 round trip (a raw lone surrogate cannot be encoded and would turn into '?').
  */
-final class JsonOut {
+public final class JsonOut {
     private JsonOut() {
     }
 
-    static String write(Object v) {
+    public static String write(Object v) {
         StringBuilder b = new StringBuilder();
         write(b, v);
         return b.toString();
     }
 
-    static void write(StringBuilder b, Object v) {
+    public static void write(StringBuilder b, Object v) {
         switch (v) {
             case null -> b.append("null");
             case String s -> string(b, s);
