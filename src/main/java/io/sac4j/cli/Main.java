@@ -22,7 +22,7 @@ public final class Main {
     private static final Map<String, Command> COMMANDS = new LinkedHashMap<>();
 
     static {
-        for (Command c : new Command[]{new GenerateCommand(), new CompressCommand(), new AskCommand(), new DemoCommand()}) COMMANDS.put(c.name(), c);
+        for (Command c : new Command[]{new GenerateCommand(), new CompressCommand(), new AskCommand(), new DemoCommand(), new EvalCommand(), new SynthCommand()}) COMMANDS.put(c.name(), c);
     }
 
     private Main() {

@@ -28,8 +28,9 @@ final class Progress {
         double secs = Math.max((now - start) * 1e-9, 1e-9), rate = done / secs;
         int width = 30, filled = total == 0 ? width : (int) (width * done / total);
         String eta = rate > 0 && done < total ? String.format("  ETA %.0fs", (total - done) / rate) : "";
-        err.printf("\r[%s%s] %d/%d %s  %.0f %s/s%s   ", "#".repeat(filled), ".".repeat(width - filled), done, total,
-                unit, rate, unit, eta);
+        // slow items (questions of an eval) need a decimal to show a rate at all
+        err.printf(java.util.Locale.ROOT, "\r[%s%s] %d/%d %s  %." + (rate < 10 ? 1 : 0) + "f %s/s%s   ",
+                "#".repeat(filled), ".".repeat(width - filled), done, total, unit, rate, unit, eta);
         drawn = true;
     }
 

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Peer comparison: sac4j, llama.cpp (node-llama-cpp's prebuilt CPU binaries) and PyTorch CPU run the same forward
+# pass on the SAME model files (written by `sac synth`) with the same thread count, one engine at a time, and the
+# results become a markdown table (speeds, and sac4j's speed divided by each peer's). See benchmarks/PEERS.md.
+#
+# usage: scripts/bench/peers.sh [--shape small|tiny|llama-3.2-1b] [--threads 2] [--prompt 512] [--decode 64]
+#            [--reps 3] [--warmup 1] [--gguf f32,f16,bf16,q8_0] [--torch f32,bf16] [--dir DIR] [--out FILE.md]
+#            [--seed 1] [--no-sac] [--no-llama] [--no-torch]
+# Run it on an otherwise idle machine: two benchmarks at once on the same cores corrupt both.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+
+shape=small threads=2 prompt=512 decode=64 reps=3 warmup=1 seed=1
+gguf_types=f32,f16,bf16,q8_0 torch_types=f32,bf16
+dir="" out="" run_sac=1 run_llama=1 run_torch=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --shape) shape="$2"; shift ;;
+    --threads) threads="$2"; shift ;;
+    --prompt) prompt="$2"; shift ;;
+    --decode) decode="$2"; shift ;;
+    --reps) reps="$2"; shift ;;
+    --warmup) warmup="$2"; shift ;;
+    --gguf) gguf_types="$2"; shift ;;
+    --torch) torch_types="$2"; shift ;;
+    --dir) dir="$2"; shift ;;
+    --out) out="$2"; shift ;;
+    --seed) seed="$2"; shift ;;
+    --no-sac) run_sac=0 ;;
+    --no-llama) run_llama=0 ;;
+    --no-torch) run_torch=0 ;;
+    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "peers.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+dir="${dir:-$root/target/peers/$shape}"
+out="${out:-$dir/PEERS-RESULTS.md}"
+mkdir -p "$dir"
+results="$dir/results.jsonl"
+: > "$results"
+log() { echo "peers.sh: $*" >&2; }
+
+# ---- tools: the sac launcher (builds target/sac4j-cli.jar when stale), a JDK 25 for SacBench, node, python3
+"$root/sac" --version >/dev/null
+java_bin=""
+for j in "${SAC_JAVA_HOME:-}" "${JAVA_HOME:-}" /usr/lib/jvm/temurin-25* /usr/lib/jvm/*25*; do
+  if [ -n "$j" ] && [ -x "$j/bin/java" ] && "$j/bin/java" -version 2>&1 | grep -q 'version "2[5-9]'; then java_bin="$j/bin/java"; break; fi
+done
+[ -n "$java_bin" ] || { log "no JDK 25 found (set JAVA_HOME)"; exit 1; }
+if [ "$run_llama" = 1 ]; then
+  command -v node >/dev/null || { log "node is not installed (needed for llama.cpp; or pass --no-llama)"; exit 1; }
+  if [ ! -d "$here/node/node_modules/node-llama-cpp" ]; then
+    log "installing node-llama-cpp (pinned in scripts/bench/node/package-lock.json, prebuilt CPU binaries only)"
+    (cd "$here/node" && NODE_LLAMA_CPP_SKIP_DOWNLOAD=true npm ci --omit=optional --no-audit --no-fund >&2)
+  fi
+fi
+if [ "$run_torch" = 1 ]; then
+  /usr/bin/python3 -c 'import torch' 2>/dev/null || { log "/usr/bin/python3 has no torch (apt-get install python3-torch; or pass --no-torch)"; exit 1; }
+  # Debian's torch calls the system BLAS: without the OpenBLAS pthread build it falls back to the reference BLAS
+  if command -v dpkg >/dev/null && ! dpkg -s libopenblas0-pthread >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ]; then apt-get install -y -q libopenblas0-pthread >&2; else log "warning: libopenblas0-pthread is not installed (torch will use a slow BLAS)"; fi
+  fi
+fi
+
+load_before="$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo '?')"
+cores="$(nproc 2>/dev/null || echo '?')"
+if awk -v l="$load_before" -v c="$cores" 'BEGIN { exit !(l + 0 > 0.5 * c) }' 2>/dev/null; then
+  log "warning: load average $load_before on $cores cores: something else is running, the numbers will be off"
+fi
+
+# ---- the model files, written once per shape/type/seed and reused
+synth() { # synth OUT DTYPE
+  if [ ! -e "$1" ]; then log "writing $1"; "$root/sac" synth --shape "$shape" --dtype "$2" --seed "$seed" -o "$1" --quiet >&2; fi
+}
+export OMP_NUM_THREADS="$threads" OPENBLAS_NUM_THREADS="$threads" MKL_NUM_THREADS="$threads"
+common=(--threads "$threads" --prompt "$prompt" --decode "$decode" --reps "$reps" --warmup "$warmup" --greedy 8)
+run() { # run LABEL FILE COMMAND...: one engine, alone; its JSON line goes to results.jsonl with the label and file
+  local label="$1" file="$2"; shift 2
+  log "$label on $(basename "$file") ..."
+  local line
+  if line="$("$@" | tail -1)" && [ -n "$line" ]; then
+    /usr/bin/python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d["label"]=sys.argv[2]; d["file"]=sys.argv[3]; print(json.dumps(d))' \
+      "$line" "$label" "$file" >> "$results"
+  else
+    log "$label on $file FAILED"
+    /usr/bin/python3 -c 'import json,sys; print(json.dumps({"label":sys.argv[1],"file":sys.argv[2],"failed":True}))' "$label" "$file" >> "$results"
+  fi
+}
+sac_bench() { "$java_bin" --add-modules=jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:+UseParallelGC \
+  -cp "$root/target/sac4j-cli.jar" "$here/SacBench.java" "$@" 2> >(grep -v 'incubator modules' >&2); }
+
+IFS=, read -r -a ggufs <<< "$gguf_types"
+IFS=, read -r -a torches <<< "$torch_types"
+if [ "$run_sac" = 1 ] || [ "$run_llama" = 1 ]; then
+  for t in "${ggufs[@]}"; do
+    f="$dir/$shape.$t.gguf"
+    synth "$f" "$t"
+    if [ "$run_sac" = 1 ]; then run "sac4j" "$f" sac_bench "$f" "${common[@]}"; fi
+    if [ "$run_llama" = 1 ]; then
+      run "llama.cpp" "$f" env NODE_LLAMA_CPP_SKIP_DOWNLOAD=true node "$here/node/llama_bench.mjs" "$f" "${common[@]}"
+    fi
+  done
+fi
+if [ "$run_sac" = 1 ] || [ "$run_torch" = 1 ]; then
+  for t in "${torches[@]}"; do
+    d="$dir/$shape-$t"
+    synth "$d" "$t"
+    if [ "$run_sac" = 1 ]; then run "sac4j" "$d" sac_bench "$d" "${common[@]}"; fi
+    # the f32 run first checks the benchmark model against scripts/reference/ref_llama.py on small shapes
+    check=()
+    if [ "$t" = f32 ] && [ "$shape" != llama-3.2-1b ]; then check=(--check); fi
+    if [ "$run_torch" = 1 ]; then
+      run "pytorch" "$d" /usr/bin/python3 "$here/torch_bench.py" "$d" --dtype "$t" ${check[@]+"${check[@]}"} "${common[@]}"
+    fi
+  done
+fi
+load_after="$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo '?')"
+
+# ---- the table
+cpu="$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)"
+mem="$(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo 2>/dev/null || echo '?')"
+blas="$(readlink -f /etc/alternatives/libblas.so.3-x86_64-linux-gnu 2>/dev/null || echo unknown)"
+/usr/bin/python3 "$here/peers_table.py" "$results" "$out" \
+  "shape=$shape" "seed=$seed" "threads=$threads" "warmup=$warmup" "cpu=${cpu:-unknown}" "cores=$cores" "memory=$mem" \
+  "java=$("$java_bin" -version 2>&1 | head -1)" "node=$(node --version 2>/dev/null || echo none)" \
+  "blas=$blas" "date=$(date -u '+%Y-%m-%d %H:%M UTC')" "load_before=$load_before" "load_after=$load_after"
+cat "$out"
+log "wrote $out (raw results: $results)"

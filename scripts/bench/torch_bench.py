@@ -1,0 +1,200 @@
+#!/usr/bin/python3
+"""PyTorch CPU as a peer in sac4j's benchmarks: the Llama forward pass (Hugging Face semantics, as
+scripts/reference/ref_llama.py computes it) on a model directory written by `sac synth`, measured as sac4j's
+ForwardBench measures itself:
+
+  prefill  P prompt tokens (i * 7919 + 13) % vocab at positions 0..P-1 in one call, logits of the last row only;
+  decode   D single tokens right after that prompt, each computing its logits and taking the greedy next token.
+
+Not ref_llama.Model itself: that is a correctness reference (logits of every row, a cache grown by concatenation),
+which would charge torch for work sac4j does not do. This model does the same arithmetic in the same order with a
+preallocated KV cache and last-row logits; --check compares it with ref_llama.Model on the same weights first.
+
+usage: torch_bench.py MODEL_DIR [--dtype f32|bf16] [--threads 2] [--prompt 512] [--decode 64] [--reps 3]
+                      [--warmup 1] [--check] [--greedy K]
+With --greedy K it also reports the greedy next token after each of the prompts made of the first 8, 16, ..., 8K
+pattern tokens, the prompt's last token excluded (the other engines report the same; random tied-embedding models
+mostly echo their input, so the runner-up is what depends on the layers).
+Prints one JSON object on stdout. Set OMP_NUM_THREADS / OPENBLAS_NUM_THREADS to the same thread count (peers.sh
+does) so that neither pool oversubscribes the cores.
+"""
+import argparse
+import json
+import math
+import mmap
+import os
+import statistics
+import struct
+import sys
+import time
+
+sys.dont_write_bytecode = True
+import torch  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DTYPES = {"f32": torch.float32, "bf16": torch.bfloat16}
+ST_DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16}
+
+
+def load_safetensors(path):
+    """{name: tensor} backed by a private (copy-on-write) mapping of the file: no copy until a tensor is converted."""
+    f = open(path, "rb")
+    mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+    n = struct.unpack_from("<Q", mm, 0)[0]
+    header = json.loads(bytes(mm[8:8 + n]))
+    base = 8 + n
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        a, b = info["data_offsets"]
+        dt = ST_DTYPES[info["dtype"]]
+        count = math.prod(info["shape"])
+        t = torch.frombuffer(mm, dtype=dt, count=count, offset=base + a) if count else torch.empty(0, dtype=dt)
+        out[name] = t.view(info["shape"])
+    return out
+
+
+class BenchLlama:
+    """HF Llama forward (RMSNorm, rotate-half RoPE, GQA, SwiGLU) over a preallocated KV cache, in `dtype`."""
+
+    def __init__(self, cfg, w, dtype, capacity):
+        self.dtype = dtype
+        self.w = {k: (v if v.dtype == dtype else v.to(dtype)) for k, v in w.items()}
+        self.dim = cfg["hidden_size"]
+        self.heads = cfg["num_attention_heads"]
+        self.kv_heads = cfg.get("num_key_value_heads", self.heads)
+        self.hd = cfg.get("head_dim") or self.dim // self.heads
+        self.layers = cfg["num_hidden_layers"]
+        self.eps = cfg["rms_norm_eps"]
+        self.head = self.w["model.embed_tokens.weight"] if cfg.get("tie_word_embeddings") else self.w["lm_head.weight"]
+        theta = float(cfg.get("rope_theta", 10000.0))
+        assert cfg.get("rope_scaling") is None, "rope_scaling is not implemented in the benchmark model"
+        # RoPE angles in f32 whatever the weights (as transformers does), cos/sin then cast
+        self.inv_freq = 1.0 / (theta ** (torch.arange(0, self.hd, 2, dtype=torch.int64).float() / self.hd))
+        self.k = torch.zeros(self.layers, self.kv_heads, capacity, self.hd, dtype=dtype)
+        self.v = torch.zeros_like(self.k)
+        self.length = 0
+
+    def reset(self):
+        self.length = 0
+
+    def rms_norm(self, x, w):
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * w
+
+    @staticmethod
+    def rotate_half(x):
+        h = x.shape[-1] // 2
+        return torch.cat((-x[..., h:], x[..., :h]), dim=-1)
+
+    def forward(self, tokens, positions):
+        """Runs tokens at positions (causal, after the cached rows); returns the last row's logits."""
+        w, n, hd, start = self.w, len(tokens), self.hd, self.length
+        x = w["model.embed_tokens.weight"][torch.tensor(tokens)]
+        freqs = torch.tensor(positions, dtype=torch.float32)[:, None] * self.inv_freq[None, :]
+        emb = torch.cat((freqs, freqs), dim=-1)
+        cos, sin = emb.cos()[None].to(self.dtype), emb.sin()[None].to(self.dtype)
+        end = start + n
+        mask = None
+        if n > 1:  # row r sees cache rows 0 .. start + r
+            mask = torch.full((n, end), float("-inf"), dtype=self.dtype).triu(start + 1)
+        rep = self.heads // self.kv_heads
+        for l in range(self.layers):
+            p = f"model.layers.{l}."
+            h = self.rms_norm(x, w[p + "input_layernorm.weight"])
+            q = torch.nn.functional.linear(h, w[p + "self_attn.q_proj.weight"]).view(n, self.heads, hd).transpose(0, 1)
+            k = torch.nn.functional.linear(h, w[p + "self_attn.k_proj.weight"]).view(n, self.kv_heads, hd).transpose(0, 1)
+            v = torch.nn.functional.linear(h, w[p + "self_attn.v_proj.weight"]).view(n, self.kv_heads, hd).transpose(0, 1)
+            q = q * cos + self.rotate_half(q) * sin
+            k = k * cos + self.rotate_half(k) * sin
+            self.k[l, :, start:end] = k
+            self.v[l, :, start:end] = v
+            # grouped-query attention without copying K/V: query heads of one kv head share its rows
+            qg = q.reshape(self.kv_heads, rep * n, hd)
+            scores = (qg @ self.k[l, :, :end].transpose(1, 2)).view(self.kv_heads, rep, n, end) / math.sqrt(hd)
+            if mask is not None:
+                scores = scores + mask
+            att = (torch.softmax(scores, dim=-1).view(self.kv_heads, rep * n, end) @ self.v[l, :, :end])
+            att = att.view(self.heads, n, hd).transpose(0, 1).reshape(n, self.heads * hd)
+            x = x + torch.nn.functional.linear(att, w[p + "self_attn.o_proj.weight"])
+            h = self.rms_norm(x, w[p + "post_attention_layernorm.weight"])
+            gate = torch.nn.functional.linear(h, w[p + "mlp.gate_proj.weight"])
+            up = torch.nn.functional.linear(h, w[p + "mlp.up_proj.weight"])
+            x = x + torch.nn.functional.linear(torch.nn.functional.silu(gate) * up, w[p + "mlp.down_proj.weight"])
+        self.length = end
+        last = self.rms_norm(x[-1:], w["model.norm.weight"])
+        return torch.nn.functional.linear(last, self.head)[0]
+
+
+def check(cfg, weights):
+    """This model against ref_llama.Model (f32) on a short prompt and two decode steps; returns the max |diff|."""
+    sys.path.insert(0, os.path.join(HERE, "..", "reference"))
+    import ref_llama  # noqa: E402
+    f32 = {k: v.float() for k, v in weights.items()}
+    ref = ref_llama.Model(cfg, f32)
+    mine = BenchLlama(cfg, f32, torch.float32, 32)
+    tokens = [(i * 7919 + 13) % cfg["vocab_size"] for i in range(18)]
+    cache = ref.new_cache()
+    want = [ref.forward(tokens[:16], list(range(16)), cache, ref_llama.causal(0, 16))[-1]]
+    for i in (16, 17):
+        want.append(ref.forward([tokens[i]], [i], cache, ref_llama.causal(i, 1))[-1])
+    got = [mine.forward(tokens[:16], list(range(16)))] + [mine.forward([tokens[i]], [i]) for i in (16, 17)]
+    return max((a - b).abs().max().item() for a, b in zip(want, got))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("model_dir")
+    ap.add_argument("--dtype", default="f32", choices=sorted(DTYPES))
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--prompt", type=int, default=512)
+    ap.add_argument("--decode", type=int, default=64)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--greedy", type=int, default=0)
+    ap.add_argument("--check", action="store_true", help="first compare with ref_llama.Model (f32; small models)")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    with open(os.path.join(a.model_dir, "config.json")) as f:
+        cfg = json.load(f)
+    weights = load_safetensors(os.path.join(a.model_dir, "model.safetensors"))
+    out = {"engine": "pytorch", "version": torch.__version__, "model": a.model_dir, "dtype": a.dtype,
+           "threads": torch.get_num_threads()}
+    if a.check:
+        out["check_max_abs_diff_vs_ref_llama"] = check(cfg, weights)
+        if not out["check_max_abs_diff_vs_ref_llama"] < 1e-3:
+            print(json.dumps(out))
+            sys.exit("torch_bench: the benchmark model disagrees with ref_llama.Model")
+    model = BenchLlama(cfg, weights, DTYPES[a.dtype], max(a.prompt + a.decode, 8 * a.greedy))
+    pattern = [(i * 7919 + 13) % cfg["vocab_size"] for i in range(max(a.prompt, 8 * a.greedy))]
+    prompt = pattern[:a.prompt]
+    prefill, decode, greedy = [], [], []
+    with torch.inference_mode():
+        for k in range(1, a.greedy + 1):
+            model.reset()
+            logits = model.forward(pattern[:8 * k], list(range(8 * k))).float()
+            logits[pattern[8 * k - 1]] = float("-inf")
+            greedy.append(int(torch.argmax(logits)))
+        for rep in range(-a.warmup, a.reps):
+            model.reset()
+            t0 = time.perf_counter()
+            logits = model.forward(prompt, list(range(a.prompt)))
+            p = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            for i in range(a.decode):
+                token = int(torch.argmax(logits))
+                logits = model.forward([token], [a.prompt + i])
+            d = time.perf_counter() - t0
+            if rep >= 0:
+                prefill.append(p)
+                decode.append(d)
+    out.update({"prompt_tokens": a.prompt, "decode_tokens": a.decode, "reps": a.reps, "prefill_seconds": prefill,
+                "decode_seconds": decode,
+                "prefill_tokens_per_second": a.prompt / statistics.median(prefill),
+                "decode_tokens_per_second": a.decode / statistics.median(decode) if a.decode else None,
+                "greedy": greedy, "blas": torch.__config__.show().split("BLAS_INFO=")[-1].split(",")[0]})
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
