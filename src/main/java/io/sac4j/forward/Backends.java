@@ -52,8 +52,11 @@ public final class Backends {
             if (t instanceof SacException s) throw s;
             throw new SacException(null, UNAVAILABLE + t, t);
         } catch (ReflectiveOperationException | LinkageError e) {
-            // a jar without the CUDA classes or without JavaCPP on the class path
-            throw new SacException(null, UNAVAILABLE + "the CUDA backend is not on the class path (" + e + ")", e);
+            // a jar without the CUDA classes, or without the JavaCPP presets on the class path
+            String what = String.valueOf(e.getMessage()).contains("org/bytedeco")
+                    ? "the JavaCPP CUDA presets (org.bytedeco:cuda) are not on the class path"
+                    : "the CUDA backend is not on the class path";
+            throw new SacException(null, UNAVAILABLE + what + " (" + e + ")", e);
         }
     }
 }

@@ -1,0 +1,208 @@
+#!/usr/bin/env bash
+# THE one command for a session that has a GPU machine. Here first:  scripts/gpu/prepare.sh
+# then one device call:  run(command="bash scripts/gpu/run_all.sh", carry=["target/gpu"], timeout_s=600)
+# target/gpu/kit.tar.xz holds a Java 25 runtime, the compiled classes with the fatbin, the test classes, the jars
+# and a prebuilt kernel-check binary; the working tree (native/, scripts/, model fixtures) travels by itself.
+#
+# Stages, most valuable first, each with its own time limit so the whole run ends inside the 10-minute call (a
+# stage cut short or skipped says so in RESULTS-GPU.md: run it again alone, e.g. `bash scripts/gpu/run_all.sh bench`):
+#   env       GPU, driver and toolkit versions; where libcudart.so.13 and libcublas.so.13 are (-> LD_LIBRARY_PATH)
+#   java      every test of io.sac4j.forward.cuda with the JUnit console launcher: the @Tag("gpu") ones compare
+#             each op and whole forward passes with the CPU backend at full sizes
+#   native    native/test/check_kernels.cu (every kernel vs a double-precision C++ reference), built here with nvcc
+#   sanitize  compute-sanitizer memcheck (+ leak check) and racecheck on the kernel checks, memcheck on the Java
+#             kernel tests (small sizes)
+#   torch     scripts/gpu/torch_ref.py check: attention vs SDPA / FlexAttention, gather vs torch.index_select
+#   bench     scripts/gpu/torch_ref.py bench: attention TFLOP/s at 4k/16k/64k vs FlexAttention and SDPA,
+#             gather GB/s vs a device-to-device copy
+# Everything goes to $OUT (at most 8 files come back): RESULTS-GPU.md (summary and tables: copy it over
+# benchmarks/RESULTS-GPU.md), run_all.log, java.log, native.log, sanitizer.log, torch_ref.log, torch_ref.json.
+# Usage: bash scripts/gpu/run_all.sh [stage...]      (default: all stages, in the order above)
+set -uo pipefail
+SELF=$(readlink -f "$0")
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+OUT=${OUT:-$ROOT/target/gpu-out}
+WORK=/tmp/sac4j-run   # intermediate files: only 8 files under $OUT come back
+mkdir -p "$OUT" "$WORK"
+[[ ${1:-} != --inner ]] && rm -f "$WORK"/*
+INNER=
+if [[ ${1:-} == --inner ]]; then INNER=$2; shift 2; fi   # one stage in a child process, so `timeout` can stop it
+[[ -z $INNER ]] && exec > >(tee -a "$OUT/run_all.log") 2>&1
+T0=$(date +%s)
+BUDGET=${SAC_GPU_BUDGET:-570}   # seconds for the whole run
+STAGES=("$@")
+[[ ${#STAGES[@]} -eq 0 ]] && STAGES=(env java native sanitize torch bench)
+declare -A STATUS SECONDS_TAKEN
+
+left() { echo $(( BUDGET - ($(date +%s) - T0) )); }
+# run_stage NAME LIMIT: runs stage_NAME in a child with min(LIMIT, time left) seconds; records the outcome
+run_stage() {
+  local name=$1 limit=$2
+  local l; l=$(left)
+  (( l < limit )) && limit=$l
+  if (( limit < 15 )); then STATUS[$name]="skipped (no time left)"; write_results; return; fi
+  echo; echo "===== $name (limit ${limit}s) ====="
+  local t=$(date +%s)
+  timeout --kill-after=10 "$limit" bash "$SELF" --inner "$name"
+  local rc=$?
+  SECONDS_TAKEN[$name]=$(( $(date +%s) - t ))
+  case $rc in
+    0) STATUS[$name]="ok" ;;
+    124|137) STATUS[$name]="TIMED OUT after ${limit}s" ;;
+    *) STATUS[$name]="FAILED (exit $rc)" ;;
+  esac
+  echo "===== $name: ${STATUS[$name]} in ${SECONDS_TAKEN[$name]}s"
+  write_results
+}
+
+write_results() {
+  {
+    echo "# CUDA backend on a GPU: results"
+    echo
+    echo "Run $(date -u +%Y-%m-%dT%H:%MZ) by \`bash scripts/gpu/run_all.sh\` (prepared with \`scripts/gpu/prepare.sh\`)."
+    echo
+    echo '```'
+    cat "$WORK/env.txt" 2>/dev/null
+    echo '```'
+    echo
+    echo "| stage | result | seconds |"
+    echo "|---|---|---|"
+    for s in env java native sanitize torch bench; do
+      [[ -n ${STATUS[$s]:-} ]] && echo "| $s | ${STATUS[$s]} | ${SECONDS_TAKEN[$s]:-} |"
+    done
+    echo
+    if [[ -f $OUT/java.log ]]; then
+      echo "## Java tests (JUnit console, package io.sac4j.forward.cuda)"
+      echo '```'
+      grep -E "tests (successful|failed|aborted|skipped|found)|containers failed|MethodSource|=> " "$OUT/java.log" | head -60
+      echo '```'
+    fi
+    if [[ -f $OUT/native.log ]]; then
+      echo "## Kernel checks (native/test/check_kernels.cu, full sizes)"
+      echo '```'
+      grep -E "^FAIL|kernel cases passed" "$OUT/native.log" | head -40
+      echo '```'
+    fi
+    if [[ -f $OUT/sanitizer.log ]]; then
+      echo "## compute-sanitizer"
+      echo '```'
+      grep -E "^#### |ERROR SUMMARY|LEAK SUMMARY|Invalid|Race|leaked" "$OUT/sanitizer.log" | head -40
+      echo '```'
+    fi
+    if [[ -f $WORK/torch_ref.md ]]; then
+      echo "## Against PyTorch; benchmarks"
+      cat "$WORK/torch_ref.md"
+    fi
+  } > "$OUT/RESULTS-GPU.md"
+}
+
+stage_env() {
+  {
+    nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap,clocks.sm,clocks.max.sm --format=csv 2>&1
+    nvcc --version 2>&1 | tail -2
+    echo "python3: $(python3 --version 2>&1); torch $(python3 -c 'import torch; print(torch.__version__, torch.version.cuda)' 2>&1)"
+    echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+  } | tee "$WORK/env.txt"
+}
+
+# The kit: jre/, target/classes (+ fatbin), target/test-classes, target/gpu-lib, target/gpu-bin
+unpack() {
+  [[ -x jre/bin/java && -d target/gpu-lib ]] && return 0
+  [[ -f target/gpu/kit.tar.xz ]] || { echo "target/gpu/kit.tar.xz is missing: run scripts/gpu/prepare.sh and carry target/gpu" >&2; return 1; }
+  if command -v xz >/dev/null; then tar -xJf target/gpu/kit.tar.xz
+  else python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(".", filter="tar")' target/gpu/kit.tar.xz; fi
+}
+
+# The CUDA 13 runtime and cuBLAS for JavaCPP: the toolkit's, else the ones PyTorch's wheels bring.
+find_lib() {
+  local d
+  for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib /usr/lib/x86_64-linux-gnu /usr/local/nvidia/lib64; do
+    [[ -e $d/$1 ]] && { echo "$d"; return; }
+  done
+  d=$(python3 - "$1" <<'PY'
+import glob, os, site, sys
+for root in site.getsitepackages():
+    hits = glob.glob(os.path.join(root, "nvidia", "**", sys.argv[1]), recursive=True)
+    if hits:
+        print(os.path.dirname(hits[0]))
+        break
+PY
+)
+  [[ -n $d ]] && { echo "$d"; return; }
+  find /opt /usr -name "$1" 2>/dev/null | head -1 | xargs -r dirname
+}
+
+if [[ -z $INNER ]]; then
+  unpack || exit 1
+  for lib in libcudart.so.13 libcublas.so.13; do
+    d=$(find_lib $lib)
+    if [[ -n $d ]]; then export LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"; else echo "note: $lib not found"; fi
+  done
+fi
+JAVA=$ROOT/jre/bin/java
+CONSOLE=$(ls target/gpu-lib/junit-platform-console-standalone-*.jar)
+CP="target/test-classes:target/classes:$(ls target/gpu-lib/*.jar | grep -v console-standalone | paste -sd:)"
+JVM=(--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xss8m -Xmx48g -Dsac.gpu.required=true)
+RUNNER=(-jar "$CONSOLE" execute --class-path "$CP" --disable-banner --disable-ansi-colors)
+ARCH=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d ' .')
+CHECK=target/gpu-bin/check_kernels_gpu
+
+stage_java() {
+  "$JAVA" "${JVM[@]}" "${RUNNER[@]}" --details tree --select-package io.sac4j.forward.cuda 2>&1 | tee "$OUT/java.log"
+  return "${PIPESTATUS[0]}"
+}
+
+stage_native() {
+  {
+    if cmake -S cmake -B /tmp/sac4j-cb -DSAC_FATBIN=/tmp/sac4j-cb/unused.fatbin -DSAC_CHECK_ARCH="${ARCH:-90}" >/dev/null \
+       && cmake --build /tmp/sac4j-cb --target check_kernels_gpu; then
+      CHECK=/tmp/sac4j-cb/check_kernels_gpu
+    else
+      echo "building the checks here failed; using the prebuilt $CHECK"
+    fi
+    "$CHECK"
+  } 2>&1 | tee "$OUT/native.log"
+  return "${PIPESTATUS[0]}"
+}
+
+stage_torch() { python3 scripts/gpu/torch_ref.py check --json "$WORK/torch_check.json" --md "$WORK/torch_ref.md" 2>&1 | tee "$OUT/torch_ref.log"; return "${PIPESTATUS[0]}"; }
+
+stage_sanitize() {
+  local rc=0 bin=$CHECK
+  [[ -x /tmp/sac4j-cb/check_kernels_gpu ]] && bin=/tmp/sac4j-cb/check_kernels_gpu
+  {
+    echo "#### memcheck + leak check: kernel checks (quick sizes)"
+    compute-sanitizer --tool memcheck --leak-check full --error-exitcode 3 "$bin" --quick || rc=1
+    echo "#### racecheck: kernel checks (quick sizes)"
+    compute-sanitizer --tool racecheck --error-exitcode 3 "$bin" --quick || rc=1
+    echo "#### memcheck + leak check: Java CudaKernelsTest (small sizes)"
+    compute-sanitizer --tool memcheck --leak-check full --error-exitcode 3 \
+      "$JAVA" "${JVM[@]}" -Dsac.gpu.small=true "${RUNNER[@]}" --details summary \
+      --select-class io.sac4j.forward.cuda.CudaKernelsTest || rc=1
+  } > >(tee "$OUT/sanitizer.log") 2>&1   # not a pipe: rc must survive the group
+  return $rc
+}
+
+stage_bench() {
+  python3 scripts/gpu/torch_ref.py bench --json "$OUT/torch_ref.json" --md "$WORK/torch_bench.md" 2>&1 | tee -a "$OUT/torch_ref.log"
+  local rc=${PIPESTATUS[0]}
+  cat "$WORK/torch_bench.md" >> "$WORK/torch_ref.md" 2>/dev/null
+  rm -f "$WORK/torch_bench.md"
+  return "$rc"
+}
+
+if [[ -n $INNER ]]; then "stage_$INNER"; exit $?; fi
+for s in "${STAGES[@]}"; do
+  case $s in
+    env) run_stage env 30 ;;
+    java) run_stage java 200 ;;
+    native) run_stage native 120 ;;
+    sanitize) run_stage sanitize 120 ;;
+    torch) run_stage torch 90 ;;
+    bench) run_stage bench 200 ;;
+    *) echo "unknown stage $s (env java native torch sanitize bench)"; exit 2 ;;
+  esac
+done
+write_results
+echo; cat "$OUT/RESULTS-GPU.md"
