@@ -58,6 +58,10 @@ public final class Answerer {
             case TRAINING_FREE -> ctx.contextTokens() + 1; // no [LM]: n is left out
             case PLAIN -> ctx.anchors();                  // right after the kept tokens (positions 0..anchors-1)
         };
+        // positions are ints: a context claiming ~2^31 tokens (a doctored .sac file) must not wrap around
+        if ((long) first + rows + options.maxNewTokens() > Integer.MAX_VALUE)
+            throw new SacException("compressed context: " + ctx.contextTokens() + " context tokens leave no room for the"
+                    + " answer's positions (at most " + Integer.MAX_VALUE + ")");
         float[] x = new float[rows * dim];
         if (withLm) System.arraycopy(lm, 0, x, 0, dim);
         if (q > 0) System.arraycopy(decoder.embed(questionIds), 0, x, (rows - q) * dim, q * dim);

@@ -31,7 +31,8 @@ import java.util.Arrays;
  *
  * <p>Thread-safe: compress and answer may run on many threads at once (each call makes its own caches; a
  * compressed context is only read). The caller keeps ownership of the model and the backend; {@link #close()}
- * frees only the merged encoder weights.
+ * frees only the merged encoder weights. Each call holds a {@link Model#use()}: closing the model while calls run
+ * lets them finish, and calls made after it fail with the SacException "&lt;model&gt;: the model is closed".
  */
 public final class Sac implements AutoCloseable {
     public static final String CONTEXT_PREFIX = "### Context:\n";
@@ -58,7 +59,9 @@ public final class Sac implements AutoCloseable {
     private Sac(Model model, SacAdapter adapter, Backend backend) {
         this.model = model;
         this.config = model.config();
-        this.modelFingerprint = Fingerprint.of(model.config(), model.weights());
+        try (Model.Use u = model.use()) {
+            this.modelFingerprint = Fingerprint.of(model.config(), model.weights());
+        }
         this.decoder = new Llama(model, backend);
         this.compressor = new Compressor(config, model.weights(), adapter, backend, modelFingerprint);
         float[] lm = adapter == null ? null : Arrays.copyOfRange(adapter.specialTokens(), config.dim(), 2 * config.dim());
@@ -129,7 +132,9 @@ public final class Sac implements AutoCloseable {
     }
 
     public CompressedContext compress(int[] contextIds, int ratio, CompressOptions options) {
-        return compressor.compress(contextIds, ratio, options);
+        try (Model.Use u = model.use()) {
+            return compressor.compress(contextIds, ratio, options);
+        }
     }
 
     // ---------------------------------------------------------------- baselines
@@ -167,6 +172,12 @@ public final class Sac implements AutoCloseable {
 
     /** Runs {@code kept} causally at positions 0.. as an ordinary prompt. */
     private CompressedContext plain(int n, int[] kept, int ratio) {
+        try (Model.Use u = model.use()) {
+            return runPlain(n, kept, ratio);
+        }
+    }
+
+    private CompressedContext runPlain(int n, int[] kept, int ratio) {
         KvCache cache = decoder.newCache(kept.length);
         for (int s = 0; s < kept.length; s += PREFILL_ROWS) {
             int e = Math.min(kept.length, s + PREFILL_ROWS);
@@ -192,7 +203,9 @@ public final class Sac implements AutoCloseable {
         if (ctx.kind() == CompressedContext.Kind.SAC && !ctx.adapterFingerprint().equals(adapterFingerprint()))
             throw new SacException("compressed context: made with SAC adapter " + ctx.adapterFingerprint()
                     + ", not with this instance's adapter (" + adapterFingerprint() + ")");
-        return answerer.answer(ctx, questionIds, options);
+        try (Model.Use u = model.use()) {
+            return answerer.answer(ctx, questionIds, options);
+        }
     }
 
     /** Frees the merged encoder weights (not the model, not the backend). */

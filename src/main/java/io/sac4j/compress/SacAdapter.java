@@ -39,7 +39,8 @@ import java.util.regex.Pattern;
  * {@code special_tokens [2, hidden]}, {@code model.model.layers.{i}.self_attn.{q_proj,v_proj}.lora_A [hidden, rank]}
  * and {@code .lora_B [rank, out]} (q: heads x head_dim, v: kv_heads x head_dim). The layer prefix may also be
  * {@code base_model.model.model.}, {@code model.} or none, as long as one prefix is used throughout. Every shape is
- * checked against the base model before any tensor data is read, and every mismatch names the key and why.
+ * checked against the base model before any tensor data is read, and every mismatch names the key and why. NaN
+ * and infinite values are refused.
  *
  * <p>Values are held as float32 arrays; the accessors return those arrays themselves (no copy): do not modify them.
  */
@@ -187,6 +188,9 @@ public final class SacAdapter {
 
     private static byte[] head(Path file) {
         if (Files.isDirectory(file)) throw new SacException(file, "is a directory, expected an adapter file");
+        // a FIFO (a downloaded tar archive can hold one) blocks forever, a device such as /dev/zero never ends
+        if (Files.exists(file) && !Files.isRegularFile(file) && !Files.isDirectory(file))
+            throw new SacException(file, "is not a regular file (a FIFO or a device?)");
         try (InputStream in = Files.newInputStream(file)) {
             return in.readNBytes(9);
         } catch (NoSuchFileException e) {
@@ -372,12 +376,24 @@ public final class SacAdapter {
         float[][] qA = new float[c.nLayers()][], qB = new float[c.nLayers()][], vA = new float[c.nLayers()][],
                 vB = new float[c.nLayers()][];
         for (int l = 0; l < c.nLayers(); l++) {
-            qA[l] = parts[l][0].loader().load();
-            qB[l] = parts[l][1].loader().load();
-            vA[l] = parts[l][2].loader().load();
-            vB[l] = parts[l][3].loader().load();
+            qA[l] = finite(src, parts[l][0]);
+            qB[l] = finite(src, parts[l][1]);
+            vA[l] = finite(src, parts[l][2]);
+            vB[l] = finite(src, parts[l][3]);
         }
-        return new SacAdapter(src, (int) mem, (int) r, d, role.loader().load(), special.loader().load(), qA, qB, vA, vB);
+        return new SacAdapter(src, (int) mem, (int) r, d, finite(src, role), finite(src, special), qA, qB, vA, vB);
+    }
+
+    /**
+     * The tensor's values, refused when one is NaN or infinite: merged into every q/v weight (or added to every
+     * anchor), a single one would silently turn all answers into garbage. The adapter is small, so checking is free.
+     */
+    private static float[] finite(String src, Raw t) {
+        float[] v = t.loader().load();
+        for (int i = 0; i < v.length; i++)
+            if (!Float.isFinite(v[i]))
+                throw new SacException(src, t.name() + " holds " + v[i] + " at index " + i + " (values must be finite)");
+        return v;
     }
 
     private static void expectShape(String src, Raw t, long[] shape, String why) {

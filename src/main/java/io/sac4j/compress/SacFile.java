@@ -34,7 +34,7 @@ import java.util.List;
  * 12      2     u16 M, then M bytes: model fingerprint (UTF-8, at most 1024 bytes)
  * ..      2     u16 A, then A bytes: adapter fingerprint (UTF-8, at most 1024 bytes; "none" in training-free mode)
  * ..      4     u32 ratio (one anchor every ratio tokens)
- * ..      4     u32 n, context tokens (the answer starts at position n)
+ * ..      4     u32 n, context tokens (the answer starts at position n; at most 2^30)
  * ..      4     u32 anchors (rows per layer)
  * ..      4     u32 kind: 0 = SAC (with adapter), 1 = training-free SAC, 2 = plain baseline ({@link CompressedContext.Kind})
  * ..      4     u32 layers
@@ -48,7 +48,8 @@ import java.util.List;
  * <p>{@link #save} is atomic: it writes a temporary file in the target's directory, forces it to disk, and renames it
  * over the target ({@code ATOMIC_MOVE}); on any failure the temporary file is removed and an existing target is left
  * as it was. {@link #load} checks, in order: magic, version, header sizes against the file length (truncation),
- * the checksum, then the dtype, the fingerprints and the shapes against the model in use; each failure is one
+ * the checksum, then the dtype, the fingerprints and the shapes against the model in use, and that only a SAC
+ * context names an adapter; each failure is one
  * {@link SacException} line naming the file. It never allocates more than the file's length implies.
  */
 public final class SacFile {
@@ -60,6 +61,8 @@ public final class SacFile {
     private static final List<CompressedContext.Kind> KINDS =
             List.of(CompressedContext.Kind.SAC, CompressedContext.Kind.TRAINING_FREE, CompressedContext.Kind.PLAIN);
     static final int MAX_FINGERPRINT_BYTES = 1024;
+    /** Most context tokens a file may claim (2^30), leaving room for the answer's positions below 2^31. */
+    static final int MAX_CONTEXT_TOKENS = 1 << 30;
     static final int CHECKSUM_BYTES = 32;
     private static final int CHUNK = 1 << 16;
 
@@ -90,6 +93,9 @@ public final class SacFile {
         if (ctx.ratio() < 1 || ctx.contextTokens() < 0 || ctx.anchors() < 0)
             throw new IllegalArgumentException("ratio " + ctx.ratio() + ", context tokens " + ctx.contextTokens()
                     + " and anchors " + ctx.anchors() + " must be positive");
+        if ((ctx.kind() == CompressedContext.Kind.SAC) == CompressedContext.NO_ADAPTER.equals(ctx.adapterFingerprint()))
+            throw new IllegalArgumentException("a " + ctx.kind() + " context with adapter fingerprint " + ctx.adapterFingerprint()
+                    + " (only SAC contexts are made with an adapter)");
         int rowFloats = Math.multiplyExact(ctx.anchors(), config.kvDim());
 
         Path target = file.toAbsolutePath();
@@ -158,6 +164,9 @@ public final class SacFile {
                                          String expectedAdapterFingerprint) {
         String src = file.toString();
         if (Files.isDirectory(file)) throw new SacException(src, "is a directory, expected a .sac file");
+        // a FIFO (a downloaded tar archive can hold one) blocks forever, a device such as /dev/zero never ends
+        if (Files.exists(file) && !Files.isRegularFile(file) && !Files.isDirectory(file))
+            throw new SacException(file, "is not a regular file (a FIFO or a device?)");
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
             Reader in = new Reader(src, ch, ch.size());
             byte[] magic = in.read((int) Math.min(MAGIC.length, in.size), true);
@@ -214,8 +223,15 @@ public final class SacFile {
                         + ", but the model has " + config.nLayers() + " x " + config.nKvHeads() + " x " + config.headDim());
             if (ratio < 1 || anchors > n)
                 throw new SacException(src, "corrupt: ratio " + ratio + " with " + anchors + " anchors for " + n + " context tokens");
+            // answers continue at position n: far below 2^31 so that positions never wrap around
+            if (n > MAX_CONTEXT_TOKENS)
+                throw new SacException(src, "corrupt: " + n + " context tokens, more than the " + MAX_CONTEXT_TOKENS + " allowed");
             if (kind >= KINDS.size()) throw new SacException(src, "unknown context kind " + kind + " (0 to " + (KINDS.size() - 1) + ")");
-            return new CompressedContext(model, adapter, ratio, n, anchors, backend.cacheOf(k, v, config), KINDS.get(kind));
+            // only SAC contexts are made with an adapter; the answer path relies on it
+            CompressedContext.Kind ctxKind = KINDS.get(kind);
+            if ((ctxKind == CompressedContext.Kind.SAC) == CompressedContext.NO_ADAPTER.equals(adapter))
+                throw new SacException(src, "corrupt: a " + ctxKind + " context with adapter fingerprint " + abbrev(adapter, ""));
+            return new CompressedContext(model, adapter, ratio, n, anchors, backend.cacheOf(k, v, config), ctxKind);
         } catch (NoSuchFileException e) {
             throw new SacException(src, "no such file");
         } catch (AccessDeniedException e) {

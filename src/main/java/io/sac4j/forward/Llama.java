@@ -15,16 +15,24 @@ public final class Llama {
     private final LlamaWeights w;
     private final Backend backend;
     private final Rope rope;
+    /** The model the weights belong to, when known: each forward pass holds a {@link Model#use()} of it. */
+    private final Model model;
 
     public Llama(ModelConfig config, LlamaWeights weights, Backend backend) {
+        this(config, weights, backend, null);
+    }
+
+    /** Runs {@code model}'s weights; its {@link Model#close()} waits for passes in progress and refuses new ones. */
+    public Llama(Model model, Backend backend) {
+        this(model.config(), model.weights(), backend, model);
+    }
+
+    private Llama(ModelConfig config, LlamaWeights weights, Backend backend, Model model) {
         this.c = config;
         this.w = weights;
         this.backend = backend;
         this.rope = new Rope(config);
-    }
-
-    public Llama(Model model, Backend backend) {
-        this(model.config(), model.weights(), backend);
+        this.model = model;
     }
 
     public ModelConfig config() {
@@ -48,9 +56,11 @@ public final class Llama {
     /** Embedding rows of {@code tokens} on the host ([tokens.length][dim], row-major). */
     public float[] embed(int[] tokens) {
         float[] out = new float[tokens.length * c.dim()];
-        for (int t = 0; t < tokens.length; t++) {
-            checkToken(tokens[t]);
-            w.tokenEmbedding().readRow(tokens[t], out, t * c.dim());
+        try (Model.Use u = use()) {
+            for (int t = 0; t < tokens.length; t++) {
+                checkToken(tokens[t]);
+                w.tokenEmbedding().readRow(tokens[t], out, t * c.dim());
+            }
         }
         return out;
     }
@@ -58,9 +68,11 @@ public final class Llama {
     /** Runs {@code tokens} at {@code positions}; see {@link #forwardEmbeddings}. */
     public float[] forward(int[] tokens, int[] positions, KvCache cache, Mask mask, Logits logits) {
         for (int t : tokens) checkToken(t);
-        Buf x = backend.alloc(tokens.length, c.dim());
-        backend.embed(x, w.tokenEmbedding(), tokens);
-        return run(x, positions, cache, mask, logits);
+        try (Model.Use u = use()) {
+            Buf x = backend.alloc(tokens.length, c.dim());
+            backend.embed(x, w.tokenEmbedding(), tokens);
+            return run(x, positions, cache, mask, logits);
+        }
     }
 
     /**
@@ -69,9 +81,15 @@ public final class Llama {
      */
     public float[] forwardEmbeddings(float[] x, int rows, int[] positions, KvCache cache, Mask mask, Logits logits) {
         if (x.length != rows * c.dim()) throw new IllegalArgumentException("embeddings: " + x.length + " floats for " + rows + " rows of " + c.dim());
-        Buf in = backend.alloc(rows, c.dim());
-        backend.write(in, x);
-        return run(in, positions, cache, mask, logits);
+        try (Model.Use u = use()) {
+            Buf in = backend.alloc(rows, c.dim());
+            backend.write(in, x);
+            return run(in, positions, cache, mask, logits);
+        }
+    }
+
+    private Model.Use use() {
+        return model == null ? () -> { } : model.use();
     }
 
     private void checkToken(int t) {

@@ -70,6 +70,10 @@ public final class GgufLoader {
 
         int q = config.qDim(), kv = config.kvDim();
         Tensor emb = get(g, "token_embd.weight", vocab, dim);
+        // each layer is several tensors: a block count beyond the file's tensors is corrupt and must not size an array
+        if (layers > g.tensorInfos().size())
+            throw new SacException(src, "metadata " + p + "block_count = " + layers + ", but the file has only "
+                    + g.tensorInfos().size() + " tensors");
         LlamaWeights.Layer[] ls = new LlamaWeights.Layer[layers];
         for (int i = 0; i < layers; i++) {
             String b = "blk." + i + ".";

@@ -25,6 +25,7 @@ final class Mapped {
      */
     static MemorySegment map(Path file, Arena arena) {
         if (Files.isDirectory(file)) throw new SacException(file, "is a directory, expected a file");
+        notSpecial(file);
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
             long size = ch.size();
             if (size == 0) return MemorySegment.ofArray(new byte[0]);
@@ -38,8 +39,18 @@ final class Mapped {
         }
     }
 
+    /**
+     * Refuses an existing path that is not a regular file: reading a FIFO (which a downloaded tar archive can hold)
+     * blocks forever, and a device such as /dev/zero never ends.
+     */
+    static void notSpecial(Path file) {
+        if (Files.exists(file) && !Files.isRegularFile(file) && !Files.isDirectory(file))
+            throw new SacException(file, "is not a regular file (a FIFO or a device?)");
+    }
+
     /** Reads a small text file (config.json and friends) as UTF-8. */
     static String readText(Path file) {
+        notSpecial(file);
         try {
             return Files.readString(file);
         } catch (NoSuchFileException e) {

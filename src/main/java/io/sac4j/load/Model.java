@@ -10,8 +10,15 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
- * A loaded model: its configuration, its weights (memory-mapped), and its tokenizer. Closing it unmaps the file;
- * the weights must not be used afterwards.
+ * A loaded model: its configuration, its weights (memory-mapped), and its tokenizer. Thread-safe: one model serves
+ * any number of threads.
+ *
+ * <p>Closing while calls run is safe. Calls that read the weights ({@link io.sac4j.forward.Llama} forward passes of
+ * a Llama made from this model, and every {@code io.sac4j.compress.Sac} call) hold a {@link #use()} while they run.
+ * {@link #close()} first refuses new uses (they fail with the one-line SacException "&lt;source&gt;: the model is
+ * closed"), then waits for the uses in progress to finish, then unmaps the file; a second close does nothing. Code
+ * that reads {@link #weights()} directly, outside such a call, must stop before closing: a read of an unmapped
+ * tensor throws IllegalStateException (never a crash).
  */
 public final class Model implements AutoCloseable {
     private final String source;
@@ -19,6 +26,17 @@ public final class Model implements AutoCloseable {
     private final LlamaWeights weights;
     private final Tokenizer tokenizer;
     private final Arena arena;
+    private final Object lock = new Object();
+    /** Uses in progress, all threads (guarded by lock), and this thread's, to refuse a close from inside a use. */
+    private int inUse;
+    private final ThreadLocal<int[]> heldHere = ThreadLocal.withInitial(() -> new int[1]);
+    private boolean closing, closed;
+
+    /** A running call on the weights; {@link #close()} ends it. */
+    public interface Use extends AutoCloseable {
+        @Override
+        void close();
+    }
 
     public Model(String source, ModelConfig config, LlamaWeights weights, Tokenizer tokenizer, Arena arena) {
         this.source = source;
@@ -65,9 +83,59 @@ public final class Model implements AutoCloseable {
         }
     }
 
+    /**
+     * Marks a call that reads the weights, until the returned {@link Use} is closed (use try-with-resources).
+     *
+     * @throws SacException "the model is closed" once {@link #close()} has begun
+     */
+    public Use use() {
+        synchronized (lock) {
+            if (closing) throw new SacException(source, "the model is closed");
+            inUse++;
+        }
+        heldHere.get()[0]++;
+        boolean[] done = {false};
+        return () -> {
+            if (done[0]) return;
+            done[0] = true;
+            heldHere.get()[0]--;
+            synchronized (lock) {
+                if (--inUse == 0) lock.notifyAll();
+            }
+        };
+    }
+
+    /** Whether {@link #close()} has begun: new uses are refused. */
+    public boolean isClosed() {
+        synchronized (lock) {
+            return closing;
+        }
+    }
+
+    /**
+     * Refuses new uses, waits for those in progress, then unmaps the weights. Idempotent. Calling it from inside a
+     * use of this model (say, from an answer's token callback) would wait for itself: that is refused instead.
+     */
     @Override
     public void close() {
-        if (arena != null) arena.close();
+        if (heldHere.get()[0] > 0)
+            throw new SacException(source, "close() called from inside a call that uses this model (it would wait for itself)");
+        boolean interrupted = false;
+        synchronized (lock) {
+            closing = true;
+            while (inUse > 0) {
+                try {
+                    lock.wait();
+                } catch (InterruptedException e) {
+                    interrupted = true; // closing must finish: unmapping under a running call is what this prevents
+                }
+            }
+            if (!closed) {
+                closed = true;
+                if (arena != null) arena.close();
+            }
+        }
+        if (interrupted) Thread.currentThread().interrupt();
     }
 
     @Override

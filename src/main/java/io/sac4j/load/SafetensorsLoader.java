@@ -4,6 +4,7 @@ import io.sac4j.SacException;
 
 import java.lang.foreign.Arena;
 import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -32,6 +33,10 @@ public final class SafetensorsLoader {
         Tensors t = tensors(dir, arena);
         int dim = config.dim(), q = config.qDim(), kv = config.kvDim(), hid = config.hiddenDim();
         Tensor emb = t.get("model.embed_tokens.weight", config.vocabSize(), dim);
+        // each layer is several tensors: more layers than tensors is a corrupt config and must not size an array
+        if (config.nLayers() > t.byName().size())
+            throw new SacException(dir.resolve("config.json"), "num_hidden_layers = " + config.nLayers()
+                    + ", but the weights hold only " + t.byName().size() + " tensors");
         LlamaWeights.Layer[] layers = new LlamaWeights.Layer[config.nLayers()];
         for (int i = 0; i < layers.length; i++) {
             String p = "model.layers." + i + ".";
@@ -86,9 +91,14 @@ public final class SafetensorsLoader {
                 throw new SacException(src, "weight_map entry for " + e.getKey() + " must be a file name");
             SafetensorsFile shard = shards.get(file);
             if (shard == null) {
-                Path p = dir.resolve(file);
+                Path p;
+                try {
+                    p = dir.resolve(file);
+                } catch (InvalidPathException ex) { // a NUL or unpaired surrogate in the name
+                    throw new SacException(src, "weight_map file name for " + e.getKey() + " is not a valid file name");
+                }
                 // shard names come from the file: keep them inside the model directory
-                if (!p.toAbsolutePath().normalize().getParent().equals(base))
+                if (!base.equals(p.toAbsolutePath().normalize().getParent()))
                     throw new SacException(src, "weight_map file " + file + " is not in the model directory");
                 shard = SafetensorsFile.open(p, arena);
                 shards.put(file, shard);

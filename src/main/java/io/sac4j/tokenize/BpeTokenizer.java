@@ -130,6 +130,9 @@ public final class BpeTokenizer implements Tokenizer {
     /** Reads a Hugging Face tokenizer.json. */
     public static BpeTokenizer fromJson(Path file) {
         String text;
+        // a FIFO (a downloaded tar archive can hold one) blocks forever, a device such as /dev/zero never ends
+        if (Files.exists(file) && !Files.isRegularFile(file) && !Files.isDirectory(file))
+            throw new SacException(file, "is not a regular file (a FIFO or a device?)");
         try {
             byte[] data = Files.readAllBytes(file);
             text = StandardCharsets.UTF_8.newDecoder().decode(java.nio.ByteBuffer.wrap(data)).toString();
@@ -254,7 +257,7 @@ public final class BpeTokenizer implements Tokenizer {
             case GPT2 -> new PreTokenizer.ByteLevelStep(false, true, source);
             case LLAMA3, QWEN2 -> new PreTokenizer.Sequence(List.of(
                     new PreTokenizer.RegexSplit(OnigRegex.compile(
-                            preset == Preset.LLAMA3 ? OnigRegex.LLAMA3 : OnigRegex.QWEN2, source), false),
+                            preset == Preset.LLAMA3 ? OnigRegex.LLAMA3 : OnigRegex.QWEN2, source), false, source),
                     new PreTokenizer.ByteLevelStep(false, false, source)));
             case SMOLLM -> new PreTokenizer.Sequence(List.of(new PreTokenizer.Digits(true),
                     new PreTokenizer.ByteLevelStep(false, true, source)));

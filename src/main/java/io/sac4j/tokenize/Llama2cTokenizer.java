@@ -124,6 +124,9 @@ public final class Llama2cTokenizer implements Tokenizer {
 
     /** Reads a llama2.c tokenizer.bin with {@code vocabSize} tokens (the model header says how many). */
     public static Llama2cTokenizer load(Path file, int vocabSize) {
+        // a FIFO (a downloaded tar archive can hold one) blocks forever, a device such as /dev/zero never ends
+        if (Files.exists(file) && !Files.isRegularFile(file) && !Files.isDirectory(file))
+            throw new SacException(file, "is not a regular file (a FIFO or a device?)");
         byte[] data;
         try {
             data = Files.readAllBytes(file);

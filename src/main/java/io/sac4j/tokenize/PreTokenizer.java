@@ -24,29 +24,86 @@ abstract class PreTokenizer {
         return out;
     }
 
-    /** Split on a regex: matches and the text between them become pieces ("Isolated"), or the matches are dropped ("Removed"). */
+    /**
+     * Split on a regex: matches and the text between them become pieces ("Isolated"), or the matches are dropped
+     * ("Removed"). The regex may come from a downloaded tokenizer.json, so matching is bounded: the matcher reads the
+     * text through a {@link Budget} of {@value #STEPS_PER_CHAR} character reads per character (the built-in patterns
+     * need about 4), and a pattern that backtracks past it, or recurses deeper than the stack allows, fails with a
+     * one-line error naming the tokenizer instead of hanging or throwing StackOverflowError.
+     */
     static final class RegexSplit extends PreTokenizer {
+        static final int STEPS_PER_CHAR = 1000;
+        private static final int STEPS_BASE = 1_000_000;
         private final Pattern pattern;
         private final boolean removeMatches;
+        private final String source;
 
-        RegexSplit(Pattern pattern, boolean removeMatches) {
+        RegexSplit(Pattern pattern, boolean removeMatches, String source) {
             this.pattern = pattern;
             this.removeMatches = removeMatches;
+            this.source = source;
         }
 
         @Override
         void split(String text, List<String> out) {
-            Matcher m = pattern.matcher(text);
+            Matcher m = pattern.matcher(new Budget(text, STEPS_BASE + (long) STEPS_PER_CHAR * text.length()));
             int prev = 0;
-            while (m.find()) {
-                int s = m.start();
-                int e = m.end();
-                if (s == e) continue; // empty matches split nothing
-                if (s > prev) out.add(text.substring(prev, s));
-                if (!removeMatches) out.add(text.substring(s, e));
-                prev = e;
+            try {
+                while (m.find()) {
+                    int s = m.start();
+                    int e = m.end();
+                    if (s == e) continue; // empty matches split nothing
+                    if (s > prev) out.add(text.substring(prev, s));
+                    if (!removeMatches) out.add(text.substring(s, e));
+                    prev = e;
+                }
+            } catch (Budget.Exhausted e) {
+                throw new SacException(source, "the pre-tokenizer regex " + OnigRegex.quote(pattern.pattern())
+                        + " backtracks too much on a text of " + text.length() + " characters (catastrophic backtracking)");
+            } catch (StackOverflowError e) {
+                throw new SacException(source, "the pre-tokenizer regex " + OnigRegex.quote(pattern.pattern())
+                        + " recurses too deeply on a text of " + text.length() + " characters");
             }
             if (prev < text.length()) out.add(text.substring(prev));
+        }
+    }
+
+    /** A text that counts the reads of the matcher and gives up after {@code steps} of them. */
+    private static final class Budget implements CharSequence {
+        /** Thrown without a stack trace: it only unwinds the matcher. */
+        static final class Exhausted extends RuntimeException {
+            Exhausted() {
+                super("regex step budget exhausted", null, false, false);
+            }
+        }
+
+        private final String s;
+        private long steps;
+
+        Budget(String s, long steps) {
+            this.s = s;
+            this.steps = steps;
+        }
+
+        @Override
+        public int length() {
+            return s.length();
+        }
+
+        @Override
+        public char charAt(int index) {
+            if (--steps < 0) throw new Exhausted();
+            return s.charAt(index);
+        }
+
+        @Override
+        public CharSequence subSequence(int start, int end) {
+            return s.subSequence(start, end);
+        }
+
+        @Override
+        public String toString() {
+            return s;
         }
     }
 
@@ -95,7 +152,7 @@ abstract class PreTokenizer {
 
         ByteLevelStep(boolean addPrefixSpace, boolean useRegex, String source) {
             this.addPrefixSpace = addPrefixSpace;
-            this.regex = useRegex ? new RegexSplit(OnigRegex.compile(OnigRegex.GPT2, source), false) : null;
+            this.regex = useRegex ? new RegexSplit(OnigRegex.compile(OnigRegex.GPT2, source), false, source) : null;
         }
 
         @Override
@@ -185,7 +242,7 @@ abstract class PreTokenizer {
                 if (p.get("Regex") instanceof String re) pattern = OnigRegex.compile(re, source);
                 else if (p.get("String") instanceof String lit) pattern = Pattern.compile(Pattern.quote(lit));
                 else throw new SacException(source, "pre_tokenizer Split pattern must be {\"Regex\": ...} or {\"String\": ...}");
-                return new RegexSplit(pattern, removed);
+                return new RegexSplit(pattern, removed, source);
             }
             default:
                 throw new SacException(source, "pre_tokenizer type \"" + type + "\" is not supported"
