@@ -8,16 +8,23 @@ import io.sac4j.forward.Rope;
 import io.sac4j.load.ModelConfig;
 import io.sac4j.load.Tensor;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicReference;
 
-/** The CPU backend: Java Vector API kernels, rows or output columns split over a fixed thread pool. */
+/**
+ * The CPU backend: Java Vector API kernels ({@link CpuMatmul} for the linear layers, {@link CpuAttention} for
+ * attention) on a fixed team of threads ({@link Parallel}). Work is always split over rows or output columns, never
+ * over a sum, so results are bit-identical whatever the thread count; and the vector helpers avoid JIT-dependent
+ * roundings ({@link Vec}), so a model gives the same logits on its first call as on later ones.
+ */
 public final class CpuBackend implements Backend {
     private static final VectorSpecies<Float> F = CpuMatmul.F;
     private final Parallel par;
+    /** Reused buffer for the packed activations of a GEMM (see CpuMatmul.matmul). */
+    private final AtomicReference<float[]> packed = new AtomicReference<>();
 
     public CpuBackend(int threads) {
         this.par = new Parallel(threads);
@@ -89,7 +96,7 @@ public final class CpuBackend implements Backend {
     public void matmul(Buf out, Buf x, Tensor w) {
         if (x.cols() != w.cols() || out.cols() != w.rows() || out.rows() != x.rows())
             throw new IllegalArgumentException("matmul shapes: x " + x.rows() + "x" + x.cols() + ", w " + w + ", out " + out.rows() + "x" + out.cols());
-        CpuMatmul.matmul(b(out).data(), b(x).data(), x.rows(), w, par);
+        CpuMatmul.matmul(b(out).data(), b(x).data(), x.rows(), w, par, packed);
     }
 
     @Override
@@ -130,14 +137,14 @@ public final class CpuBackend implements Backend {
 
     @Override
     public KvCache newCache(ModelConfig config, int capacity, KvCache prefix) {
-        return new CpuKvCache(config.nLayers(), config.kvDim(), capacity, prefix);
+        return new CpuKvCache(config.nLayers(), config.nKvHeads(), config.headDim(), capacity, prefix);
     }
 
     @Override
     public KvCache cacheOf(float[][] k, float[][] v, ModelConfig config) {
         if (k.length != config.nLayers() || v.length != config.nLayers())
             throw new IllegalArgumentException("cache rows for " + k.length + " layers, model has " + config.nLayers());
-        return CpuKvCache.of(k, v, config.kvDim());
+        return CpuKvCache.of(k, v, config.nKvHeads(), config.headDim());
     }
 
     @Override
@@ -145,43 +152,38 @@ public final class CpuBackend implements Backend {
         CpuKvCache c = (CpuKvCache) src;
         int kvDim = config.kvDim(), layers = config.nLayers();
         float[][] k = new float[layers][rows.length * kvDim], v = new float[layers][rows.length * kvDim];
-        for (int l = 0; l < layers; l++) {
-            List<CpuAttention.Segment> segs = segments(c, l);
-            for (int i = 0; i < rows.length; i++) {
-                int r = rows[i];
-                if (r < 0 || r >= c.length()) throw new IllegalArgumentException("row " + r + " is not in the cache (length " + c.length() + ")");
-                for (CpuAttention.Segment s : segs) {
-                    if (r >= s.firstRow() && r < s.firstRow() + s.rows()) {
-                        System.arraycopy(s.k(), (r - s.firstRow()) * kvDim, k[l], i * kvDim, kvDim);
-                        System.arraycopy(s.v(), (r - s.firstRow()) * kvDim, v[l], i * kvDim, kvDim);
-                        break;
-                    }
-                }
-            }
+        for (int i = 0; i < rows.length; i++) {
+            int r = rows[i];
+            if (r < 0 || r >= c.length()) throw new IllegalArgumentException("row " + r + " is not in the cache (length " + c.length() + ")");
+            CpuKvCache owner = c;
+            while (r < owner.prefixLength()) owner = owner.prefixCache();
+            int own = r - owner.prefixLength();
+            for (int l = 0; l < layers; l++) owner.read(l, own, k[l], v[l], i * kvDim);
         }
-        return CpuKvCache.of(k, v, kvDim);
+        return CpuKvCache.of(k, v, config.nKvHeads(), config.headDim());
     }
 
-    /** The cache's storage from row 0 on: the prefix chain's arrays first, then this cache's own. */
-    private static List<CpuAttention.Segment> segments(CpuKvCache c, int layer) {
+    /**
+     * The cache's rows from 0 to {@code end}: the prefix chain's first (each prefix only up to its length, even
+     * if it has spare capacity), then this cache's own.
+     */
+    private static List<CpuAttention.Segment> segments(CpuKvCache c, int layer, int end) {
         List<CpuAttention.Segment> out = new ArrayList<>();
-        if (c.prefix() != null) out.addAll(segments(c.prefixCache(), layer));
+        if (c.prefix() != null) out.addAll(segments(c.prefixCache(), layer, c.prefixLength()));
         int first = c.prefixLength();
-        out.add(new CpuAttention.Segment(c.k[layer], c.v[layer], first, c.capacity() - first));
+        out.add(new CpuAttention.Segment(c.k[layer], c.v[layer], c.kHead, c.vHead, first, end - first));
         return out;
     }
 
     @Override
     public void attention(Buf out, Buf q, Buf k, Buf v, KvCache cache, int layer, Mask mask, ModelConfig cfg) {
         CpuKvCache c = (CpuKvCache) cache;
-        int rows = q.rows(), start = c.length(), kvDim = cfg.kvDim();
+        int rows = q.rows(), start = c.length();
         if (start + rows > c.capacity()) throw new IllegalStateException("KV cache full: " + (start + rows) + " > " + c.capacity());
         if (mask.kind() == Mask.Kind.PREFIX && c.prefixLength() == 0)
             throw new IllegalArgumentException("a PREFIX mask needs a cache with a prefix");
-        int own = start - c.prefixLength();
-        System.arraycopy(b(k).data(), 0, c.k[layer], own * kvDim, rows * kvDim);
-        System.arraycopy(b(v).data(), 0, c.v[layer], own * kvDim, rows * kvDim);
-        CpuAttention.run(b(out).data(), b(q).data(), rows, start, segments(c, layer), mask,
+        c.write(layer, start - c.prefixLength(), b(k).data(), b(v).data(), rows);
+        CpuAttention.run(b(out).data(), b(q).data(), rows, start, segments(c, layer, start + rows), mask,
                 cfg.nHeads(), cfg.nKvHeads(), cfg.headDim(), par);
     }
 

@@ -14,10 +14,20 @@ import jdk.incubator.vector.VectorSpecies;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
- * out[t, n] = sum_k x[t, k] * w[n, k] for every weight type. Weights are read straight from the (mapped) tensor and
- * widened to f32 in registers; accumulation is f32.
+ * out[t, n] = sum_k x[t, k] * w[n, k] for every weight type (F32, F16, BF16, Q8_0), reading the weights straight
+ * from their (usually memory-mapped) segment. Activations and accumulation are f32, and every weight is widened to
+ * its exact f32 value, so results differ from a plain f32 loop only by the order of the additions (and, for a Q8_0
+ * GEMV, by applying each block's scale to the block's sum rather than to each weight).
+ * <ul>
+ * <li>One row (decode) is a GEMV, bound by memory bandwidth: weights are widened in registers as they stream in.
+ * <li>More rows (prefill) is a GEMM, bound by FMA throughput: a 4 x 4 register tile (4 token rows x 4 weight rows)
+ * over packed copies; each thread widens an L2-sized block of its weight rows to f32 once and runs every token
+ * tile over it, so the widening costs nothing per token and one kernel serves every type.
+ * </ul>
+ * Work is split over output columns (weight rows) only, so a result never depends on the thread count.
  */
 public final class CpuMatmul {
     static final VectorSpecies<Float> F = Vec.F;
@@ -34,39 +44,61 @@ public final class CpuMatmul {
     private CpuMatmul() {
     }
 
-    public static void matmul(float[] out, float[] x, int rows, Tensor w, Parallel par) {
+    /**
+     * out = x w^T for x of {@code rows} rows. {@code spare} holds a buffer for the packed copy of x between calls
+     * (it is as large as x, 4 MB for 512 rows of 2048, and every GEMM needs one); null to allocate each time.
+     */
+    public static void matmul(float[] out, float[] x, int rows, Tensor w, Parallel par, AtomicReference<float[]> spare) {
         if (rows == 1) gemv(out, x, w, par);
-        else gemm(out, x, rows, w, par);
+        else gemm(out, x, rows, w, par, spare);
     }
 
     // ---------------------------------------------------------------- GEMM
 
-    static void gemm(float[] out, float[] x, int rows, Tensor w, Parallel par) {
-        int n = w.rows(), k = w.cols(), kv = (k + VL - 1) / VL, tileFloats = kv * 4 * VL;
-        int tiles = (rows + 3) / 4, wTiles = (n + 3) / 4;
-        float[] xp = new float[tiles * tileFloats];
-        par.forRange(tiles, 1, (lo, hi) -> {
-            for (int t = lo; t < hi; t++)
-                for (int c = 0; c < 4; c++)
-                    if (4 * t + c < rows) packX(x, (4 * t + c) * k, k, xp, t * tileFloats + c * VL);
-        });
-        // weight tiles per block: a block of packed f32 weights stays in L2 while every token tile passes over it
-        int block = Math.max(1, (256 * 1024) / (tileFloats * 4));
-        par.forRange(wTiles, 1, (lo, hi) -> {
-            float[] wp = new float[Math.min(block, hi - lo) * tileFloats];
-            for (int b = lo; b < hi; b += block) {
-                int bt = Math.min(block, hi - b);
-                for (int j = 0; j < bt; j++)
+    /** Columns per pass: a packed 4-row tile of x or w is then at most 32 KB, so it stays in L1/L2 while reused. */
+    static final int KC = 2048;
+    /** Bytes of packed weights per block: a block stays in L2 while every token tile passes over it. */
+    static final int BLOCK_BYTES = 512 * 1024;
+
+    /**
+     * Many token rows: compute bound. For each pass over KC columns, x is packed once into 4-row tiles; each thread
+     * then widens a block of its weight rows to f32 (once per pass, so the conversion cost is spread over all token
+     * rows) and runs the 4 x 4 kernel over every token tile against it. Passes after the first add to out.
+     */
+    static void gemm(float[] out, float[] x, int rows, Tensor w, Parallel par, AtomicReference<float[]> spare) {
+        int n = w.rows(), k = w.cols(), tiles = (rows + 3) / 4, wTiles = (n + 3) / 4;
+        int maxKv = (Math.min(k, KC) + VL - 1) / VL;
+        float[] kept = spare == null ? null : spare.getAndSet(null); // null if another thread has it now
+        float[] xp = kept != null && kept.length >= tiles * maxKv * 4 * VL ? kept : new float[tiles * maxKv * 4 * VL];
+        for (int k0 = 0; k0 < k; k0 += KC) {
+            int kc = Math.min(KC, k - k0), kv = (kc + VL - 1) / VL, tileFloats = kv * 4 * VL, from = k0;
+            boolean accumulate = k0 > 0;
+            par.forRange(tiles, 1, (lo, hi) -> {
+                for (int t = lo; t < hi; t++)
                     for (int c = 0; c < 4; c++) {
-                        int row = 4 * (b + j) + c, off = j * tileFloats + c * VL;
-                        if (row < n) convertRow(w, row, wp, off, 4 * VL);
-                        else zero(wp, off, kv, 4 * VL);
+                        int off = t * tileFloats + c * VL;
+                        if (4 * t + c < rows) packX(x, (4 * t + c) * k + from, kc, xp, off);
+                        else zero(xp, off, kv, 4 * VL);
                     }
-                for (int t = 0; t < tiles; t++)
+            });
+            int block = Math.max(1, BLOCK_BYTES / (tileFloats * 4));
+            par.forRange(wTiles, 1, (lo, hi) -> {
+                float[] wp = new float[Math.min(block, hi - lo) * tileFloats], acc = new float[16 * VL];
+                for (int b = lo; b < hi; b += block) {
+                    int bt = Math.min(block, hi - b);
                     for (int j = 0; j < bt; j++)
-                        kernel4x4(xp, t * tileFloats, wp, j * tileFloats, kv, out, 4 * t, rows, 4 * (b + j), n);
-            }
-        });
+                        for (int c = 0; c < 4; c++) {
+                            int row = 4 * (b + j) + c, off = j * tileFloats + c * VL;
+                            if (row < n) convertRow(w, row, from, kc, wp, off, 4 * VL);
+                            else zero(wp, off, kv, 4 * VL);
+                        }
+                    for (int t = 0; t < tiles; t++)
+                        for (int j = 0; j < bt; j++)
+                            kernel4x4(xp, t * tileFloats, wp, j * tileFloats, kv, acc, out, 4 * t, rows, 4 * (b + j), n, accumulate);
+                }
+            });
+        }
+        if (spare != null) spare.set(xp);
     }
 
     private static void zero(float[] dst, int off, int kv, int stride) {
@@ -82,9 +114,12 @@ public final class CpuMatmul {
 
     /**
      * The 4 x 4 register tile: 4 token rows against 4 weight rows, both packed as [kv][4][VL] so that each step
-     * loads 8 vectors for 16 FMAs. The 16 accumulators must stay locals (an array of vectors is 20x slower).
+     * loads 8 vectors for 16 FMAs. The 16 accumulators must stay locals (an array of vectors is 20x slower); at the
+     * end they go through {@code acc} to {@link #sums}, which keeps this method small enough for C2 to inline
+     * everything it calls (inlining the 16 reductions here made the whole kernel 20x slower).
      */
-    private static void kernel4x4(float[] xp, int xo, float[] wp, int wo, int kv, float[] out, int t0, int rows, int n0, int n) {
+    private static void kernel4x4(float[] xp, int xo, float[] wp, int wo, int kv, float[] acc, float[] out, int t0, int rows,
+                                  int n0, int n, boolean accumulate) {
         FloatVector a00 = FloatVector.zero(F), a01 = a00, a02 = a00, a03 = a00;
         FloatVector a10 = a00, a11 = a00, a12 = a00, a13 = a00;
         FloatVector a20 = a00, a21 = a00, a22 = a00, a23 = a00;
@@ -116,40 +151,63 @@ public final class CpuMatmul {
             a23 = x2.fma(w, a23);
             a33 = x3.fma(w, a33);
         }
-        store(out, t0, rows, n0, n, a00, a01, a02, a03);
-        store(out, t0 + 1, rows, n0, n, a10, a11, a12, a13);
-        store(out, t0 + 2, rows, n0, n, a20, a21, a22, a23);
-        store(out, t0 + 3, rows, n0, n, a30, a31, a32, a33);
+        a00.intoArray(acc, 0);
+        a01.intoArray(acc, VL);
+        a02.intoArray(acc, 2 * VL);
+        a03.intoArray(acc, 3 * VL);
+        a10.intoArray(acc, 4 * VL);
+        a11.intoArray(acc, 5 * VL);
+        a12.intoArray(acc, 6 * VL);
+        a13.intoArray(acc, 7 * VL);
+        a20.intoArray(acc, 8 * VL);
+        a21.intoArray(acc, 9 * VL);
+        a22.intoArray(acc, 10 * VL);
+        a23.intoArray(acc, 11 * VL);
+        a30.intoArray(acc, 12 * VL);
+        a31.intoArray(acc, 13 * VL);
+        a32.intoArray(acc, 14 * VL);
+        a33.intoArray(acc, 15 * VL);
+        sums(acc, out, t0, Math.min(4, rows - t0), n0, Math.min(4, n - n0), n, accumulate);
     }
 
-    private static void store(float[] out, int t, int rows, int n0, int n, FloatVector a0, FloatVector a1, FloatVector a2, FloatVector a3) {
-        if (t >= rows) return;
-        int o = t * n + n0;
-        out[o] = Vec.sum(a0);
-        if (n0 + 1 < n) out[o + 1] = Vec.sum(a1);
-        if (n0 + 2 < n) out[o + 2] = Vec.sum(a2);
-        if (n0 + 3 < n) out[o + 3] = Vec.sum(a3);
+    /** out[t0 + r, n0 + c] (+)= the lanes of accumulator (r, c) in acc ([4][4][VL]), for the rows/cols that exist. */
+    private static void sums(float[] acc, float[] out, int t0, int rows, int n0, int cols, int n, boolean accumulate) {
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < cols; c++) {
+                int o = (t0 + r) * n + n0 + c;
+                float s = Vec.sum(FloatVector.fromArray(F, acc, (4 * r + c) * VL));
+                out[o] = accumulate ? out[o] + s : s;
+            }
     }
 
     // ---------------------------------------------------------------- GEMV
 
     /**
-     * One token row: bound by memory bandwidth, so weights are widened in registers as they stream in, four rows
-     * at a time sharing each load of x.
+     * One token row: bound by memory bandwidth, so weights are widened in registers as they stream in. Each thread
+     * reads four rows at a time that lie a quarter of its share apart: four distant streams keep more DRAM pages
+     * busy than four adjacent rows (measured here: ~33 GB/s against ~26 GB/s for one stream per thread).
      */
     static void gemv(float[] out, float[] x, Tensor w, Parallel par) {
         int n = w.rows();
-        par.forRange((n + 3) / 4, 16, (lo, hi) -> {
-            for (int t = lo; t < hi; t++) dot4(w, x, 4 * t, n, out);
+        par.forRange(n, 64, (lo, hi) -> {
+            float[] acc = new float[4 * VL];
+            int[] rows = new int[4];
+            int q = (hi - lo + 3) / 4;
+            for (int i = 0; i < q; i++) {
+                int m = 0;
+                for (int c = 0; c < 4; c++) if (lo + c * q + i < hi) rows[m++] = lo + c * q + i;
+                for (int c = m; c < 4; c++) rows[c] = rows[0]; // computed again, not stored
+                dot4(w, x, rows, m, acc, out);
+            }
         });
     }
 
-    /** out[n0 + c] = dot(x, w[n0 + c]) for c < 4 (rows past n repeat row n-1 and are not stored). */
-    private static void dot4(Tensor w, float[] x, int n0, int n, float[] out) {
+    /** out[rows[c]] = dot(x, w[rows[c]]) for c < m. */
+    private static void dot4(Tensor w, float[] x, int[] rows, int m, float[] acc, float[] out) {
         MemorySegment s = w.data();
         int k = w.cols(), i = 0;
         long rb = w.rowBytes();
-        long o0 = rb * n0, o1 = rb * Math.min(n0 + 1, n - 1), o2 = rb * Math.min(n0 + 2, n - 1), o3 = rb * Math.min(n0 + 3, n - 1);
+        long o0 = rb * rows[0], o1 = rb * rows[1], o2 = rb * rows[2], o3 = rb * rows[3];
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
         switch (w.type()) {
             case F32 -> {
@@ -171,41 +229,69 @@ public final class CpuMatmul {
                 }
             }
             case F16 -> {
+                // finite weights only (cheaper); the largest |f16| bits seen tell afterwards whether inf/NaN occurred
+                IntVector seen = IntVector.zero(I);
                 for (; i + VL <= k; i += VL) {
                     FloatVector xv = FloatVector.fromArray(F, x, i);
-                    a0 = f16(s, o0 + 2L * i).fma(xv, a0);
-                    a1 = f16(s, o1 + 2L * i).fma(xv, a1);
-                    a2 = f16(s, o2 + 2L * i).fma(xv, a2);
-                    a3 = f16(s, o3 + 2L * i).fma(xv, a3);
+                    IntVector h0 = halves(s, o0 + 2L * i), h1 = halves(s, o1 + 2L * i);
+                    IntVector h2 = halves(s, o2 + 2L * i), h3 = halves(s, o3 + 2L * i);
+                    a0 = f16Finite(h0).fma(xv, a0);
+                    a1 = f16Finite(h1).fma(xv, a1);
+                    a2 = f16Finite(h2).fma(xv, a2);
+                    a3 = f16Finite(h3).fma(xv, a3);
+                    seen = seen.max(h0.and(0x7fff)).max(h1.and(0x7fff)).max(h2.and(0x7fff)).max(h3.and(0x7fff));
+                }
+                if (seen.reduceLanes(VectorOperators.MAX) >= 0x7c00) { // rare: redo these rows with inf/NaN handled
+                    a0 = a1 = a2 = a3 = FloatVector.zero(F);
+                    for (i = 0; i + VL <= k; i += VL) {
+                        FloatVector xv = FloatVector.fromArray(F, x, i);
+                        a0 = f16(s, o0 + 2L * i).fma(xv, a0);
+                        a1 = f16(s, o1 + 2L * i).fma(xv, a1);
+                        a2 = f16(s, o2 + 2L * i).fma(xv, a2);
+                        a3 = f16(s, o3 + 2L * i).fma(xv, a3);
+                    }
                 }
             }
             case Q8_0 -> {
                 if (Q8_VECTORS) {
+                    // per block: x . q in f32, then one multiply-add by the block scale (fewer ops than scaling
+                    // every quant; the products x * q are the same, only where the scale is applied differs)
                     for (; i + 32 <= k; i += 32) {
                         long b = 34L * (i / 32);
-                        float d0 = scale(s, o0 + b), d1 = scale(s, o1 + b), d2 = scale(s, o2 + b), d3 = scale(s, o3 + b);
-                        for (int j = 0; j < 32; j += VL) {
-                            FloatVector xv = FloatVector.fromArray(F, x, i + j);
-                            a0 = q8(s, o0 + b + 2 + j, d0).fma(xv, a0);
-                            a1 = q8(s, o1 + b + 2 + j, d1).fma(xv, a1);
-                            a2 = q8(s, o2 + b + 2 + j, d2).fma(xv, a2);
-                            a3 = q8(s, o3 + b + 2 + j, d3).fma(xv, a3);
+                        FloatVector xv = FloatVector.fromArray(F, x, i);
+                        FloatVector t0 = quants(s, o0 + b + 2).mul(xv), t1 = quants(s, o1 + b + 2).mul(xv);
+                        FloatVector t2 = quants(s, o2 + b + 2).mul(xv), t3 = quants(s, o3 + b + 2).mul(xv);
+                        for (int j = VL; j < 32; j += VL) {
+                            xv = FloatVector.fromArray(F, x, i + j);
+                            t0 = quants(s, o0 + b + 2 + j).fma(xv, t0);
+                            t1 = quants(s, o1 + b + 2 + j).fma(xv, t1);
+                            t2 = quants(s, o2 + b + 2 + j).fma(xv, t2);
+                            t3 = quants(s, o3 + b + 2 + j).fma(xv, t3);
                         }
+                        a0 = t0.fma(FloatVector.broadcast(F, scale(s, o0 + b)), a0);
+                        a1 = t1.fma(FloatVector.broadcast(F, scale(s, o1 + b)), a1);
+                        a2 = t2.fma(FloatVector.broadcast(F, scale(s, o2 + b)), a2);
+                        a3 = t3.fma(FloatVector.broadcast(F, scale(s, o3 + b)), a3);
                     }
                 }
             }
         }
-        out[n0] = finish(a0, x, w, o0, i, k);
-        if (n0 + 1 < n) out[n0 + 1] = finish(a1, x, w, o1, i, k);
-        if (n0 + 2 < n) out[n0 + 2] = finish(a2, x, w, o2, i, k);
-        if (n0 + 3 < n) out[n0 + 3] = finish(a3, x, w, o3, i, k);
+        a0.intoArray(acc, 0);
+        a1.intoArray(acc, VL);
+        a2.intoArray(acc, 2 * VL);
+        a3.intoArray(acc, 3 * VL);
+        finish(acc, x, w, rows, m, i, out);
     }
 
-    /** Sum of the accumulator's lanes plus the elements [from, k) the vector loop did not reach. */
-    private static float finish(FloatVector acc, float[] x, Tensor w, long rowBase, int from, int k) {
-        float sum = Vec.sum(acc);
-        for (int e = from; e < k; e++) sum += x[e] * scalar(w.type(), w.data(), rowBase, e);
-        return sum;
+    /** out[rows[c]] = lanes of accumulator c in acc + the elements [from, k) the vector loop did not reach. */
+    private static void finish(float[] acc, float[] x, Tensor w, int[] rows, int m, int from, float[] out) {
+        int k = w.cols();
+        for (int c = 0; c < m; c++) {
+            float sum = Vec.sum(FloatVector.fromArray(F, acc, c * VL));
+            long base = rows[c] * w.rowBytes();
+            for (int e = from; e < k; e++) sum += x[e] * scalar(w.type(), w.data(), base, e);
+            out[rows[c]] = sum;
+        }
     }
 
     private static float scale(MemorySegment s, long off) {
@@ -215,38 +301,38 @@ public final class CpuMatmul {
     // ---------------------------------------------------------------- weight conversion
 
     /**
-     * Widens row {@code row} of {@code w} to f32: VL-float piece i goes to dst[off + i * stride ..], the last piece
-     * zero-padded.
+     * Widens columns [k0, k0 + kc) of row {@code row} of {@code w} to f32: VL-float piece i goes to
+     * dst[off + i * stride ..], the last piece zero-padded. For Q8_0, k0 is a multiple of 32.
      */
-    static void convertRow(Tensor w, int row, float[] dst, int off, int stride) {
+    static void convertRow(Tensor w, int row, int k0, int kc, float[] dst, int off, int stride) {
         MemorySegment s = w.data();
-        int k = w.cols(), full = k / VL, i = 0;
+        int full = kc / VL, i = 0;
         long base = row * w.rowBytes();
         switch (w.type()) {
             case F32 -> {
-                for (; i < full; i++) f32(s, base + 4L * VL * i).intoArray(dst, off + i * stride);
+                for (long p = base + 4L * k0; i < full; i++) f32(s, p + 4L * VL * i).intoArray(dst, off + i * stride);
             }
             case BF16 -> {
-                for (; i < full; i++) bf16(s, base + 2L * VL * i).intoArray(dst, off + i * stride);
+                for (long p = base + 2L * k0; i < full; i++) bf16(s, p + 2L * VL * i).intoArray(dst, off + i * stride);
             }
             case F16 -> {
-                for (; i < full; i++) f16(s, base + 2L * VL * i).intoArray(dst, off + i * stride);
+                for (long p = base + 2L * k0; i < full; i++) f16(s, p + 2L * VL * i).intoArray(dst, off + i * stride);
             }
             case Q8_0 -> {
                 if (Q8_VECTORS) {
                     int per = 32 / VL;
-                    for (int b = 0; b < k / 32; b++) {
-                        long p = base + 34L * b;
-                        float d = Float.float16ToFloat(s.get(I16, p));
+                    for (int b = 0; b < kc / 32; b++) {
+                        long p = base + 34L * (k0 / 32 + b);
+                        float d = scale(s, p);
                         for (int j = 0; j < per; j++, i++) q8(s, p + 2 + (long) VL * j, d).intoArray(dst, off + i * stride);
                     }
                 }
             }
         }
         // the tail (and any shape the vector loops above do not cover) element by element, zero-padded
-        for (int e = i * VL; e < k; e += VL) {
+        for (int e = i * VL; e < kc; e += VL) {
             int o = off + (e / VL) * stride;
-            for (int j = 0; j < VL; j++) dst[o + j] = e + j < k ? scalar(w.type(), s, base, e + j) : 0f;
+            for (int j = 0; j < VL; j++) dst[o + j] = e + j < kc ? scalar(w.type(), s, base, k0 + e + j) : 0f;
         }
     }
 
@@ -279,13 +365,11 @@ public final class CpuMatmul {
      * Inf/NaN (exponent 31) would come out as large finite numbers, so they are patched with a blend.
      */
     static FloatVector f16(MemorySegment s, long off) {
-        IntVector h = (IntVector) ShortVector.fromMemorySegment(S, s, off, LE).convertShape(VectorOperators.S2I, I, 0);
-        // sign extension put copies of the sign in bits 31..16; after << 13 bit 31 is the sign, 27..13 exp+mantissa
-        IntVector bits = h.lanewise(VectorOperators.LSHL, 13).and(0x8fffe000);
-        FloatVector f = bits.reinterpretAsFloats().mul(0x1p112f);
+        IntVector h = halves(s, off);
+        FloatVector f = f16Finite(h);
         VectorMask<Integer> special = h.and(0x7c00).eq(0x7c00);
         if (special.anyTrue()) {
-            IntVector inf = bits.or(0x7f800000);
+            IntVector inf = h.lanewise(VectorOperators.LSHL, 13).and(0x8fffe000).or(0x7f800000);
             // NaNs come out quiet, as Float.float16ToFloat (vcvtph2ps) gives them
             inf = inf.blend(inf.or(0x00400000), h.and(0x3ff).compare(VectorOperators.NE, 0));
             f = f.blend(inf.reinterpretAsFloats(), special.cast(F));
@@ -293,9 +377,25 @@ public final class CpuMatmul {
         return f;
     }
 
+    /** VL 16-bit values, sign-extended to int lanes. */
+    private static IntVector halves(MemorySegment s, long off) {
+        return (IntVector) ShortVector.fromMemorySegment(S, s, off, LE).convertShape(VectorOperators.S2I, I, 0);
+    }
+
+    /** f16 bits (sign-extended) to f32, right for every value but inf and NaN. */
+    private static FloatVector f16Finite(IntVector h) {
+        // sign extension put copies of the sign in bits 31..16; after << 13 bit 31 is the sign, 27..13 exp+mantissa
+        return h.lanewise(VectorOperators.LSHL, 13).and(0x8fffe000).reinterpretAsFloats().mul(0x1p112f);
+    }
+
     /** VL int8 quants times their block scale (exact: 8-bit times 11-bit significands fit f32). */
     static FloatVector q8(MemorySegment s, long off, float d) {
-        return ((FloatVector) ByteVector.fromMemorySegment(B, s, off, LE).convertShape(VectorOperators.B2F, F, 0)).mul(d);
+        return quants(s, off).mul(d);
+    }
+
+    /** VL int8 quants as floats. */
+    private static FloatVector quants(MemorySegment s, long off) {
+        return (FloatVector) ByteVector.fromMemorySegment(B, s, off, LE).convertShape(VectorOperators.B2F, F, 0);
     }
 
     static float dot(float[] a, int ao, float[] b, int bo, int n) {

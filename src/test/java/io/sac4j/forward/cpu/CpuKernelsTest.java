@@ -97,9 +97,9 @@ class CpuKernelsTest {
     /** rows x n x k: GEMV (rows 1), partial 4 x 4 tiles, widths off the vector length, several weight blocks. */
     private static final int[][] SHAPES = {
             {1, 1, 32}, {1, 7, 64}, {1, 37, 96}, {1, 301, 1024}, {2, 5, 32}, {3, 9, 160}, {5, 13, 64},
-            {17, 6, 96}, {4, 4, 32}, {9, 77, 1024}, {33, 129, 320}};
+            {17, 6, 96}, {4, 4, 32}, {9, 77, 1024}, {33, 129, 320}, {6, 10, 2080}, {1, 9, 4160}};
     /** Extra widths (not multiples of 32) for the plain float types. */
-    private static final int[][] ODD_SHAPES = {{1, 3, 1}, {1, 5, 17}, {1, 9, 100}, {3, 2, 15}, {6, 11, 33}, {7, 77, 1000}};
+    private static final int[][] ODD_SHAPES = {{1, 3, 1}, {1, 5, 17}, {1, 9, 100}, {3, 2, 15}, {6, 11, 33}, {7, 77, 1000}, {5, 7, 2061}};
 
     @ParameterizedTest
     @EnumSource(DType.class)
@@ -146,7 +146,7 @@ class CpuKernelsTest {
         for (int i = 0; i < n; i++) seg.set(I16, 2L * i, (short) i);
         Tensor w = new Tensor("all", type, new long[]{1, n}, seg);
         float[] got = new float[n + CpuMatmul.VL];
-        CpuMatmul.convertRow(w, 0, got, 0, CpuMatmul.VL);
+        CpuMatmul.convertRow(w, 0, 0, n, got, 0, CpuMatmul.VL);
         for (int i = 0; i < n; i++) {
             float want = type == DType.F16 ? Float.float16ToFloat((short) i) : Float.intBitsToFloat(i << 16);
             if (Float.floatToRawIntBits(got[i]) != Float.floatToRawIntBits(want))
@@ -425,8 +425,8 @@ class CpuKernelsTest {
 
     /**
      * New rows over a shared read-only prefix (itself stacked on another prefix, so keys come from three
-     * segments), with the PREFIX, CAUSAL and BLOCKS masks; the prefixes must stay untouched. The BLOCKS mask
-     * ignores the prefix.
+     * segments, each prefix with spare capacity), with the PREFIX, CAUSAL and BLOCKS masks; the prefixes must stay
+     * untouched. The BLOCKS mask ignores the prefix.
      */
     @Test
     void masksOverPrefixCacheMatchReference() {
@@ -439,10 +439,10 @@ class CpuKernelsTest {
                 double[] want = referenceAttention(java.util.Arrays.copyOfRange(q, (p1 + p2) * c.qDim(), total * c.qDim()),
                         k, v, rows, p1 + p2, mask, c);
                 float[] got = bothThreads("prefix", be -> {
-                    KvCache base = be.newCache(c, p1, null);
+                    KvCache base = be.newCache(c, p1 + 5, null); // spare capacity must not be read as keys
                     attend(be, base, c, q, k, v, 0, p1, Mask.causal());
                     base.advance(p1);
-                    KvCache mid = be.newCache(c, p2, base);
+                    KvCache mid = be.newCache(c, p2 + 3, base);
                     float[] midOut = attend(be, mid, c, q, k, v, p1, p2, Mask.causal());
                     mid.advance(p2);
                     // the stacked prefix itself is right (causal over two segments)
@@ -459,12 +459,76 @@ class CpuKernelsTest {
         }
     }
 
+    /** Rows written through attention come back unchanged from ownRows, gather (across a prefix) and cacheOf. */
+    @Test
+    void cacheRowsRoundTrip() {
+        ModelConfig c = attnConfig(6, 2, 24);
+        int p = 21, rows = 19, kvDim = c.kvDim();
+        float[] q = random((p + rows) * c.qDim(), 1), k = random((p + rows) * kvDim, 2), v = random((p + rows) * kvDim, 3);
+        KvCache base = TWO.newCache(c, p, null);
+        attend(TWO, base, c, q, k, v, 0, p, Mask.causal());
+        base.advance(p);
+        KvCache top = TWO.newCache(c, rows + 4, base);
+        attend(TWO, top, c, q, k, v, p, rows, Mask.prefix());
+        top.advance(rows);
+        float[][] own = top.ownRows(0);
+        assertArrayEquals(java.util.Arrays.copyOfRange(k, p * kvDim, (p + rows) * kvDim), own[0]);
+        assertArrayEquals(java.util.Arrays.copyOfRange(v, p * kvDim, (p + rows) * kvDim), own[1]);
+        int[] pick = {0, 5, 20, 21, 22, 39};
+        KvCache g = TWO.gather(top, pick, c);
+        assertEquals(pick.length, g.length());
+        float[][] got = g.ownRows(0);
+        for (int i = 0; i < pick.length; i++) {
+            assertArrayEquals(java.util.Arrays.copyOfRange(k, pick[i] * kvDim, (pick[i] + 1) * kvDim),
+                    java.util.Arrays.copyOfRange(got[0], i * kvDim, (i + 1) * kvDim), "key row " + pick[i]);
+            assertArrayEquals(java.util.Arrays.copyOfRange(v, pick[i] * kvDim, (pick[i] + 1) * kvDim),
+                    java.util.Arrays.copyOfRange(got[1], i * kvDim, (i + 1) * kvDim), "value row " + pick[i]);
+        }
+        float[][] again = TWO.cacheOf(new float[][]{got[0]}, new float[][]{got[1]}, c).ownRows(0);
+        assertArrayEquals(got[0], again[0]);
+        assertArrayEquals(got[1], again[1]);
+    }
+
     @Test
     void prefixMaskWithoutPrefixIsRejected() {
         ModelConfig c = attnConfig(2, 2, 16);
         KvCache cache = TWO.newCache(c, 4, null);
         float[] z = new float[2 * c.qDim()];
         assertThrows(IllegalArgumentException.class, () -> attend(TWO, cache, c, z, z, z, 0, 2, Mask.prefix()));
+    }
+
+    // ------------------------------------------------------------------ whole forward pass
+
+    /**
+     * A small random model of each weight type: a 9-token prefill (GEMM path) and the same tokens fed one at a
+     * time (GEMV path, decode attention) must give the same logits for every row, on 1 and 2 threads.
+     */
+    @ParameterizedTest
+    @EnumSource(DType.class)
+    void prefillAndTokenByTokenDecodeAgree(DType type) {
+        ModelConfig c = SyntheticModel.config(64, 96, 2, 4, 2, 16, 100);
+        int[] tokens = {1, 17, 99, 4, 4, 63, 0, 28, 50};
+        int n = tokens.length, vocab = c.vocabSize();
+        int[] positions = new int[n];
+        for (int i = 0; i < n; i++) positions[i] = i;
+        try (SyntheticModel m = SyntheticModel.create(c, type, 3)) {
+            float[] prefill = bothThreads("prefill " + type, be -> new io.sac4j.forward.Llama(c, m.weights(), be)
+                    .forward(tokens, positions, be.newCache(c, n, null), Mask.causal(), io.sac4j.forward.Logits.ALL));
+            float[] stepwise = bothThreads("decode " + type, be -> {
+                io.sac4j.forward.Llama llama = new io.sac4j.forward.Llama(c, m.weights(), be);
+                KvCache cache = llama.newCache(n);
+                float[] all = new float[n * vocab];
+                for (int i = 0; i < n; i++) {
+                    float[] row = llama.forward(new int[]{tokens[i]}, new int[]{i}, cache, Mask.causal(), io.sac4j.forward.Logits.LAST);
+                    System.arraycopy(row, 0, all, i * vocab, vocab);
+                }
+                return all;
+            });
+            double[] want = new double[prefill.length];
+            for (int i = 0; i < want.length; i++) want[i] = prefill[i];
+            assertClose(type + " prefill vs decode", stepwise, want);
+            for (float f : prefill) assertTrue(Float.isFinite(f));
+        }
     }
 
     // ------------------------------------------------------------------ thread team
