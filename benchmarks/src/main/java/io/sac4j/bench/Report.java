@@ -128,6 +128,25 @@ public final class Report {
                     .append(fmt(decTok)).append(" | ").append(fmt(decBest)).append(" | ").append(fmt(ref[1])).append(" | ")
                     .append(ratio(decTok / ref[1])).append(" | ").append(fmt(gbs)).append(" |\n");
         }
+        b.append("\nWhat bounds these figures: a GEMM here is f32 FMAs whatever the weight type (weights are widened exactly; ")
+                .append("activations stay f32), so prefill of every type is capped by the f32 peak: ~100 tok/s at 100% of it for ")
+                .append("~1 TFLOP per 512-token prefill. llama.cpp's Q8_0 prefill is faster because it also quantises the ")
+                .append("activations to int8 and uses integer dot products, which changes results and which the Vector API ")
+                .append("does not offer. Decode reads every weight once per token, so it is bound by memory bandwidth: ")
+                .append("decode weight GB/s is bytes of weights x tok/s (attention over the 512-row cache and the other ops ")
+                .append("take the rest of the time).\n");
+        boolean header = false;
+        for (Result r : results) {
+            if (r.benchmark().endsWith("GemmBench.matmul") || r.benchmark().contains("ForwardBench.")) continue;
+            if (!header) {
+                b.append("\n## Other benchmarks\n\n| benchmark | parameters | score (mean ± 99.9% CI) | best iteration | unit |\n|---|---|---:|---:|---|\n");
+                header = true;
+            }
+            String name = r.benchmark().substring(r.benchmark().lastIndexOf('.', r.benchmark().lastIndexOf('.') - 1) + 1);
+            b.append("| ").append(name).append(" | ").append(r.params().toString().replaceAll("[{}]", "")).append(" | ")
+                    .append(fmt(r.score())).append(" ± ").append(fmt(r.error())).append(" | ").append(fmt(r.best()))
+                    .append(" | ").append(r.unit()).append(" |\n");
+        }
         b.append("\nRaw JMH output: `benchmarks/target/jmh.json` and `benchmarks/target/jmh.log` of the run.\n");
         return b.toString();
     }
