@@ -1,5 +1,6 @@
 package io.sac4j.cli;
 
+import io.sac4j.SacException;
 import io.sac4j.load.Model;
 import org.apache.commons.cli.CommandLine;
 import org.apache.commons.cli.Option;
@@ -7,6 +8,10 @@ import org.apache.commons.cli.Options;
 import org.apache.commons.cli.ParseException;
 
 import java.nio.file.Files;
+import java.io.IOException;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.StandardCopyOption;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 
 /** Options every command shares, and their parsing. */
@@ -120,6 +125,22 @@ final class Common {
             return Long.parseLong(v.trim());
         } catch (NumberFormatException e) {
             throw new ParseException("--" + name + " must be an integer, got '" + v + "'");
+        }
+    }
+
+    /** Writes a small text file atomically (temporary name in the same directory, then rename). */
+    static void writeText(Path file, String text) {
+        Path tmp = file.resolveSibling("." + file.getFileName() + "." + Long.toHexString(System.nanoTime()) + ".tmp");
+        try {
+            Files.writeString(tmp, text, StandardCharsets.UTF_8, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
+            Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        } catch (IOException e) {
+            try {
+                Files.deleteIfExists(tmp);
+            } catch (IOException ignored) {
+                // the write error is the one to report
+            }
+            throw new SacException(file.toString(), "cannot write: " + e.getMessage(), e);
         }
     }
 }

@@ -26,8 +26,6 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
@@ -409,17 +407,6 @@ final class EvalCommand implements Command {
         m.put("labels", labels);
         m.put("rows", Json.parseObject(Report.json(rows), "report").get("rows"));
         String text = JsonOut.write(m) + "\n";
-        Path tmp = file.resolveSibling("." + file.getFileName() + "." + Long.toHexString(System.nanoTime()) + ".tmp");
-        try {
-            Files.writeString(tmp, text, StandardCharsets.UTF_8, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
-            Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-        } catch (IOException e) {
-            try {
-                Files.deleteIfExists(tmp);
-            } catch (IOException ignored) {
-                // the write error is the one to report
-            }
-            throw new SacException(file.toString(), "cannot write: " + e.getMessage(), e);
-        }
+        Common.writeText(file, text);
     }
 }

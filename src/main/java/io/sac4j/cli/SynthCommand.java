@@ -15,11 +15,8 @@ import org.apache.commons.cli.ParseException;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -223,8 +220,8 @@ final class SynthCommand implements Command {
         }
         // weights and tokenizer first: config.json is what makes the directory a model, so it comes last
         SafetensorsFileWriter.write(dir.resolve("model.safetensors"), entries, Map.of("format", "pt"));
-        writeText(dir.resolve("tokenizer.json"), tokenizerJson(c));
-        writeText(dir.resolve("config.json"), configJson(c, type));
+        Common.writeText(dir.resolve("tokenizer.json"), tokenizerJson(c));
+        Common.writeText(dir.resolve("config.json"), configJson(c, type));
         return dir;
     }
 
@@ -322,22 +319,6 @@ final class SynthCommand implements Command {
         }
         for (String m : MERGES) t.add(m.replace(" ", ""));
         return t;
-    }
-
-    /** Writes a small text file atomically (temporary name in the same directory, then rename). */
-    private static void writeText(Path file, String text) {
-        Path tmp = file.resolveSibling("." + file.getFileName() + "." + Long.toHexString(System.nanoTime()) + ".tmp");
-        try {
-            Files.writeString(tmp, text, StandardCharsets.UTF_8, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
-            Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-        } catch (IOException e) {
-            try {
-                Files.deleteIfExists(tmp);
-            } catch (IOException ignored) {
-                // reporting the first failure matters more
-            }
-            throw new SacException(file.toString(), "cannot write: " + e.getMessage(), e);
-        }
     }
 
     // ------------------------------------------------------------------ GGUF
