@@ -76,18 +76,14 @@ final class CompressCommand implements Command {
             bar.finish();
             SacFile.save(out, ctx, model.config());
             ModelConfig c = model.config();
-            long full = ctx.contextTokens() * rowBytes(c), kept = ctx.anchors() * rowBytes(c);
+            long full = ctx.contextTokens() * CompressedContext.rowBytes(c.nLayers(), c.kvDim());
+            long kept = ctx.bytes(c.nLayers(), c.kvDim());
             if (!quiet) System.err.println("model: " + model + "\nbackend: " + backend.name());
             System.out.printf(Locale.ROOT, "%s: %s, %d tokens in, %d rows kept (1/%.2f), KV %s -> %s, %.0f tokens/s%n",
                     out, describe(ctx, baseline), ctx.contextTokens(), ctx.anchors(),
                     ctx.contextTokens() / (double) ctx.anchors(), human(full), human(kept), ctx.contextTokens() / secs);
         }
         return Main.OK;
-    }
-
-    /** Bytes of one cached row: K and V of every layer, f32. */
-    static long rowBytes(ModelConfig c) {
-        return 2L * c.nLayers() * c.kvDim() * Float.BYTES;
     }
 
     private static String describe(CompressedContext ctx, String baseline) {

@@ -89,7 +89,7 @@ final class DemoCommand implements Command {
     private static int demo(PrintStream out, Model model, Backend backend, Sac sac, String context, List<String> questions,
                             List<Integer> ratios, int maxTokens, Path dir) {
         int[] ids = sac.contextIds(context);
-        long rowBytes = CompressCommand.rowBytes(model.config());
+        long rowBytes = CompressedContext.rowBytes(model.config().nLayers(), model.config().kvDim());
         out.println("sac4j demo: " + model);
         out.println("backend: " + backend.name() + "; " + (sac.trainingFree()
                 ? "no adapter: training-free SAC (base weights in the encoder, no role tokens, no [LM])" : "SAC adapter " + sac.adapterFingerprint().substring(0, 12)));

@@ -47,6 +47,11 @@ public record CompressedContext(String modelFingerprint, String adapterFingerpri
 
     /** Bytes of the kept keys and values as f32: anchors x layers x kvDim x 2 x 4. */
     public long bytes(int layers, int kvDim) {
-        return (long) anchors * layers * kvDim * 2 * Float.BYTES;
+        return anchors * rowBytes(layers, kvDim);
+    }
+
+    /** Bytes of one cached row (one token or anchor): its key and value in every layer, f32. */
+    public static long rowBytes(int layers, int kvDim) {
+        return (long) layers * kvDim * 2 * Float.BYTES;
     }
 }
