@@ -7,7 +7,6 @@ import io.sac4j.compress.CompressedContext;
 import io.sac4j.compress.Sac;
 import io.sac4j.compress.SacFile;
 import io.sac4j.forward.Backend;
-import io.sac4j.load.JsonOut;
 import io.sac4j.load.Model;
 import org.apache.commons.cli.CommandLine;
 import org.apache.commons.cli.Option;
@@ -45,7 +44,7 @@ final class AskCommand implements Command {
         o.addOption(Option.builder("Q").longOpt("question").hasArg().argName("TEXT").desc("a question (repeatable)").build());
         o.addOption(Option.builder().longOpt("questions").hasArg().argName("FILE").desc("questions, one per line (blank lines skipped)").build());
         o.addOption(Option.builder("n").longOpt("max-tokens").hasArg().argName("N").desc("most answer tokens (default 1024)").build());
-        o.addOption(Option.builder().longOpt("json").desc("print one JSON object with the answers and timings").build());
+        Common.addJson(o, "the answers and timings");
         return o;
     }
 
@@ -96,7 +95,7 @@ final class AskCommand implements Command {
                 doc.put("rows", ctx.anchors());
                 doc.put("load_ms", loadMs);
                 doc.put("answers", results);
-                out.println(JsonOut.write(doc));
+                Common.printJson(doc);
             }
         }
         return Main.OK;

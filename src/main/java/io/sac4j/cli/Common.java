@@ -22,9 +22,22 @@ final class Common {
     static void addTo(Options o) {
         o.addOption(Option.builder("h").longOpt("help").desc("show this help").build());
         o.addOption(Option.builder().longOpt("debug").desc("print stack traces on errors").build());
-        o.addOption(Option.builder("q").longOpt("quiet").desc("print only the results").build());
+        o.addOption(Option.builder("q").longOpt("quiet").desc("print only the results (and errors): no notes, no progress").build());
         o.addOption(Option.builder("t").longOpt("threads").hasArg().argName("N")
                 .desc("CPU threads (default: all " + Runtime.getRuntime().availableProcessors() + " cores)").build());
+        o.addOption(Option.builder("V").longOpt("version").desc("print the version").build());
+    }
+
+    /** --json as a flag: stdout then holds exactly one JSON object (notes and progress stay on stderr). */
+    static void addJson(Options o, String what) {
+        o.addOption(Option.builder().longOpt("json").desc("print one JSON object with " + what + " on stdout, nothing else").build());
+    }
+
+    /** Prints one JSON document as the only output on stdout (UTF-8, whatever the platform encoding). */
+    static void printJson(java.util.Map<String, Object> doc) {
+        java.io.PrintStream out = new java.io.PrintStream(System.out, true, StandardCharsets.UTF_8);
+        out.println(io.sac4j.load.JsonOut.write(doc));
+        out.flush();
     }
 
     static void addModel(Options o) {

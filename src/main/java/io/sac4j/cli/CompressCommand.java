@@ -13,8 +13,12 @@ import org.apache.commons.cli.Option;
 import org.apache.commons.cli.Options;
 import org.apache.commons.cli.ParseException;
 
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
 import java.util.Locale;
+import java.util.Map;
 
 /** {@code sac compress}: a context file to a .sac file of anchor K/V rows. */
 final class CompressCommand implements Command {
@@ -42,15 +46,16 @@ final class CompressCommand implements Command {
         o.addOption(Option.builder().longOpt("causal-encoder").desc("ablation: causal instead of bidirectional attention in the encoder").build());
         o.addOption(Option.builder().longOpt("no-anchor-embedding").desc("ablation: no role tokens added at anchors").build());
         o.addOption(Option.builder().longOpt("random-anchors").hasArg().argName("SEED").desc("ablation: random anchors drawn with SEED").build());
+        Common.addJson(o, "what was written, sizes and speed");
         return o;
     }
 
     @Override
     public int run(CommandLine line) throws ParseException {
         if (!line.hasOption("context")) throw new ParseException("--context FILE is required");
-        if (!line.hasOption("output")) throw new ParseException("-o OUT.sac is required");
+        if (!line.hasOption("output")) throw new ParseException("-o/--output OUT.sac is required");
         int ratio = Common.intOption(line, "ratio", 5, 1, 1 << 20);
-        boolean quiet = line.hasOption("quiet");
+        boolean quiet = line.hasOption("quiet"), json = line.hasOption("json");
         Path contextFile = Path.of(line.getOptionValue("context")), out = Path.of(line.getOptionValue("output"));
         String baseline = line.getOptionValue("baseline");
         if (baseline != null && !baseline.matches("full|first|last"))
@@ -72,18 +77,46 @@ final class CompressCommand implements Command {
                 case "last" -> sac.truncated(ids, ratio, Sac.Keep.LAST);
                 default -> sac.compress(ids, ratio, options.withProgress(bar::update));
             };
-            double secs = (System.nanoTime() - t0) * 1e-9;
+            double secs = Math.max((System.nanoTime() - t0) * 1e-9, 1e-9);
             bar.finish();
             SacFile.save(out, ctx, model.config());
             ModelConfig c = model.config();
             long full = ctx.contextTokens() * CompressedContext.rowBytes(c.nLayers(), c.kvDim());
             long kept = ctx.bytes(c.nLayers(), c.kvDim());
             if (!quiet) System.err.println("model: " + model + "\nbackend: " + backend.name());
-            System.out.printf(Locale.ROOT, "%s: %s, %d tokens in, %d rows kept (1/%.2f), KV %s -> %s, %.0f tokens/s%n",
-                    out, describe(ctx, baseline), ctx.contextTokens(), ctx.anchors(),
-                    ctx.contextTokens() / (double) ctx.anchors(), human(full), human(kept), ctx.contextTokens() / secs);
+            if (json) {
+                Map<String, Object> doc = new LinkedHashMap<>();
+                doc.put("output", out.toString());
+                doc.put("kind", ctx.kind().toString());
+                doc.put("baseline", baseline);
+                doc.put("ratio", ctx.ratio());
+                doc.put("context_tokens", ctx.contextTokens());
+                doc.put("rows", ctx.anchors());
+                doc.put("kv_bytes_full", full);
+                doc.put("kv_bytes_kept", kept);
+                doc.put("file_bytes", fileSize(out));
+                doc.put("seconds", secs);
+                doc.put("tokens_per_second", ctx.contextTokens() / secs);
+                doc.put("model", model.toString());
+                doc.put("model_fingerprint", sac.modelFingerprint());
+                doc.put("adapter_fingerprint", ctx.adapterFingerprint());
+                doc.put("backend", backend.name());
+                Common.printJson(doc);
+            } else {
+                System.out.printf(Locale.ROOT, "%s: %s, %d tokens in, %d rows kept (1/%.2f), KV %s -> %s, %.0f tokens/s%n",
+                        out, describe(ctx, baseline), ctx.contextTokens(), ctx.anchors(),
+                        ctx.contextTokens() / (double) ctx.anchors(), human(full), human(kept), ctx.contextTokens() / secs);
+            }
         }
         return Main.OK;
+    }
+
+    private static long fileSize(Path p) {
+        try {
+            return Files.size(p);
+        } catch (IOException e) {
+            throw new SacException(p.toString(), "cannot read back the file just written: " + e.getMessage(), e);
+        }
     }
 
     private static String describe(CompressedContext ctx, String baseline) {

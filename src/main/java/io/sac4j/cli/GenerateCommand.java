@@ -15,6 +15,10 @@ import org.apache.commons.cli.ParseException;
 
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
 
 /** {@code sac generate}: text continuation, streamed, with prefill and decode speed at the end. */
 final class GenerateCommand implements Command {
@@ -38,16 +42,19 @@ final class GenerateCommand implements Command {
         o.addOption(Option.builder().longOpt("temperature").hasArg().argName("T").desc("sampling temperature; 0 = greedy (default 0)").build());
         o.addOption(Option.builder().longOpt("top-p").hasArg().argName("P").desc("nucleus sampling mass in (0, 1] (default 0.9)").build());
         o.addOption(Option.builder().longOpt("seed").hasArg().argName("S").desc("random seed for sampling (default 42)").build());
+        Common.addJson(o, "the generated text, its ids and the timings (instead of streaming)");
         return o;
     }
 
     @Override
     public int run(CommandLine line) throws ParseException {
-        boolean quiet = line.hasOption("quiet");
+        boolean quiet = line.hasOption("quiet"), json = line.hasOption("json");
         String prompt = line.getOptionValue("prompt", "");
         double temperature = Common.doubleOption(line, "temperature", 0, 0, 100);
         double topP = Common.doubleOption(line, "top-p", 0.9, 1e-6, 1);
         long seed = Common.longOption(line, "seed", 42);
+        // its default depends on the model, but a bad value is refused before the (possibly slow) model load
+        Common.intOption(line, "max-tokens", 0, 0, 1 << 20);
         try (Model model = Common.openModel(line); Backend backend = Common.backend(line)) {
             Tokenizer tok = model.tokenizer();
             if (tok == null) throw new SacException(model.source(), "has no tokenizer: pass --tokenizer");
@@ -64,15 +71,53 @@ final class GenerateCommand implements Command {
             PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
             // echo the prompt as text (BOS is not text: decoding starts after it, as llama2.c's run.c does)
             StreamDecoder decoder = new StreamDecoder(tok, bos >= 0 ? bos : -1);
-            for (int id : text) out.print(decoder.next(id));
+            StringBuilder generated = new StringBuilder();
+            for (int id : text) {
+                String piece = decoder.next(id);
+                if (!json) out.print(piece);
+            }
             Generator.Result r = Generator.generate(new Llama(model, backend), ids, maxNew,
-                    new Sampler((float) temperature, (float) topP, seed), token -> out.print(decoder.next(token)));
-            out.println(decoder.flush());
+                    new Sampler((float) temperature, (float) topP, seed), token -> {
+                        String piece = decoder.next(token);
+                        // with --json stdout holds only the JSON object: the text goes into it
+                        if (json) generated.append(piece);
+                        else out.print(piece);
+                    });
+            if (json) {
+                generated.append(decoder.flush());
+                Common.printJson(toJson(model, backend, prompt, r, generated.toString(), temperature, topP, seed));
+            } else {
+                out.println(decoder.flush());
+            }
             if (!quiet)
-                System.err.printf("prefill: %d tokens, %.1f tok/s | decode: %d tokens, %.1f tok/s%s%n",
+                System.err.printf(java.util.Locale.ROOT, "prefill: %d tokens, %.1f tok/s | decode: %d tokens, %.1f tok/s%s%n",
                         r.promptIds().length, r.prefillTokensPerSecond(), r.generatedIds().length,
                         r.decodeTokensPerSecond(), r.stoppedAtEos() ? " (stopped at EOS)" : "");
         }
         return Main.OK;
+    }
+
+    private static Map<String, Object> toJson(Model model, Backend backend, String prompt, Generator.Result r, String text,
+                                              double temperature, double topP, long seed) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("prompt", prompt);
+        m.put("prompt_tokens", r.promptIds().length);
+        m.put("text", text);
+        List<Object> ids = new ArrayList<>();
+        for (int id : r.generatedIds()) ids.add(id);
+        m.put("ids", ids);
+        m.put("generated_tokens", r.generatedIds().length);
+        // the same names as ask's Answer.Stop
+        m.put("stop", r.stoppedAtEos() ? "EOS" : "MAX_TOKENS");
+        m.put("prefill_ms", r.prefillNanos() * 1e-6);
+        m.put("prefill_tokens_per_second", r.prefillTokensPerSecond());
+        m.put("decode_ms", r.decodeNanos() * 1e-6);
+        m.put("decode_tokens_per_second", r.decodeTokensPerSecond());
+        m.put("temperature", temperature);
+        m.put("top_p", topP);
+        m.put("seed", seed);
+        m.put("model", model.toString());
+        m.put("backend", backend.name());
+        return m;
     }
 }

@@ -93,6 +93,7 @@ final class SynthCommand implements Command {
         o.addOption(Option.builder().longOpt("format").hasArg().argName("safetensors|gguf")
                 .desc("file format (default: gguf when -o ends in .gguf or --dtype is q8_0, else safetensors)").build());
         o.addOption(Option.builder().longOpt("seed").hasArg().argName("S").desc("random seed (default 0)").build());
+        Common.addJson(o, "the files written (paths, bytes), shape and weight type");
         return o;
     }
 
@@ -119,7 +120,7 @@ final class SynthCommand implements Command {
         if (format.equals("safetensors") && type == DType.Q8_0)
             throw new ParseException("--dtype q8_0 needs --format gguf (safetensors has no Q8_0 type)");
         long seed = Common.longOption(line, "seed", 0);
-        boolean quiet = line.hasOption("quiet");
+        boolean quiet = line.hasOption("quiet"), json = line.hasOption("json");
 
         Progress bar = new Progress("MiB", !quiet);
         long t0 = System.nanoTime();
@@ -127,10 +128,48 @@ final class SynthCommand implements Command {
                 ? writeGguf(gguf(out, shapeName, dt), config, type, seed, shapeName, bar)
                 : writeHf(out, config, type, seed, bar);
         bar.finish();
-        long bytes = size(written);
-        System.out.printf(Locale.ROOT, "%s: %s-shaped random weights (%s, seed %d), %.2f M parameters, %s, %.1f s%n",
-                written, shapeName, dt, seed, parameters(config) / 1e6, CompressCommand.human(bytes),
-                (System.nanoTime() - t0) * 1e-9);
+        double secs = (System.nanoTime() - t0) * 1e-9;
+        // only the files this run wrote: a reused directory may hold others
+        List<Path> files = format.equals("gguf") ? List.of(written)
+                : List.of(written.resolve("config.json"), written.resolve("model.safetensors"), written.resolve("tokenizer.json"));
+        long bytes = 0;
+        List<Object> fileList = new ArrayList<>();
+        for (Path f : files) {
+            long n = size(f);
+            bytes += n;
+            Map<String, Object> e = new LinkedHashMap<>();
+            e.put("path", f.toString());
+            e.put("bytes", n);
+            fileList.add(e);
+        }
+        if (json) {
+            Map<String, Object> doc = new LinkedHashMap<>();
+            doc.put("output", written.toString());
+            doc.put("format", format);
+            doc.put("shape", shapeName);
+            doc.put("dtype", dt);
+            doc.put("seed", seed);
+            doc.put("parameters", parameters(config));
+            doc.put("bytes", bytes);
+            doc.put("files", fileList);
+            Map<String, Object> c = new LinkedHashMap<>();
+            c.put("dim", config.dim());
+            c.put("hidden_dim", config.hiddenDim());
+            c.put("layers", config.nLayers());
+            c.put("heads", config.nHeads());
+            c.put("kv_heads", config.nKvHeads());
+            c.put("head_dim", config.headDim());
+            c.put("vocab_size", config.vocabSize());
+            c.put("max_seq_len", config.maxSeqLen());
+            c.put("bos_id", config.bosId());
+            c.put("eos_id", config.eosIds()[0]);
+            doc.put("config", c);
+            doc.put("seconds", secs);
+            Common.printJson(doc);
+        } else {
+            System.out.printf(Locale.ROOT, "%s: %s-shaped random weights (%s, seed %d), %.2f M parameters, %s, %.1f s%n",
+                    written, shapeName, dt, seed, parameters(config) / 1e6, CompressCommand.human(bytes), secs);
+        }
         return Main.OK;
     }
 
@@ -395,14 +434,9 @@ final class SynthCommand implements Command {
 
     private static long size(Path p) {
         try {
-            if (!Files.isDirectory(p)) return Files.size(p);
-            long n = 0;
-            try (var files = Files.list(p)) {
-                for (Path f : (Iterable<Path>) files::iterator) if (Files.isRegularFile(f)) n += Files.size(f);
-            }
-            return n;
+            return Files.size(p);
         } catch (IOException e) {
-            return -1;
+            throw new SacException(p.toString(), "cannot read back the file just written: " + e.getMessage(), e);
         }
     }
 }
