@@ -6,6 +6,11 @@
 # usage: scripts/bench/peers.sh [--shape small|tiny|llama-3.2-1b] [--threads 2] [--prompt 512] [--decode 64]
 #            [--reps 3] [--warmup 1] [--gguf f32,f16,bf16,q8_0] [--torch f32,bf16] [--dir DIR] [--out FILE.md]
 #            [--seed 1] [--no-sac] [--no-llama] [--no-torch]
+#            [--sac-context 2048] [--question 16] [--sac-types f32,bf16] [--no-sac-work] [--no-forward]
+# The SAC work (on by default; --no-sac-work skips it): training-free SAC compress tokens/s at ratio 15 on N context
+# tokens, and the latency of a Q-token question to its first answer token over the context held in full and
+# compressed at 5/15/51, on the F32 and BF16 safetensors directories (sac4j, PyTorch) and, full context only, on the
+# GGUF files of the same types (sac4j, llama.cpp). --no-forward skips the prefill/decode comparison.
 # Run it on an otherwise idle machine: two benchmarks at once on the same cores corrupt both.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -14,6 +19,8 @@ root="$(cd "$here/../.." && pwd)"
 shape=small threads=2 prompt=512 decode=64 reps=3 warmup=1 seed=1
 gguf_types=f32,f16,bf16,q8_0 torch_types=f32,bf16
 dir="" out="" run_sac=1 run_llama=1 run_torch=1
+sac_context=2048 question=16 sac_types=f32,bf16 sac_work=1 forward=1
+compress_ratio=15 ask_ratios=1,5,15,51 # 1: the context held in full
 while [ $# -gt 0 ]; do
   case "$1" in
     --shape) shape="$2"; shift ;;
@@ -30,7 +37,12 @@ while [ $# -gt 0 ]; do
     --no-sac) run_sac=0 ;;
     --no-llama) run_llama=0 ;;
     --no-torch) run_torch=0 ;;
-    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --sac-context) sac_context="$2"; shift ;;
+    --question) question="$2"; shift ;;
+    --sac-types) sac_types="$2"; shift ;;
+    --no-sac-work) sac_work=0 ;;
+    --no-forward) forward=0 ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "peers.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
   esac
   shift
@@ -81,11 +93,11 @@ run() { # run LABEL FILE COMMAND...: one engine, alone; its JSON line goes to re
   log "$label on $(basename "$file") ..."
   local line
   if line="$("$@" | tail -1)" && [ -n "$line" ]; then
-    /usr/bin/python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d["label"]=sys.argv[2]; d["file"]=sys.argv[3]; print(json.dumps(d))' \
-      "$line" "$label" "$file" >> "$results"
+    /usr/bin/python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d["label"]=sys.argv[2]; d["file"]=sys.argv[3]; d.setdefault("work", sys.argv[4]); print(json.dumps(d))' \
+      "$line" "$label" "$file" "$work" >> "$results"
   else
     log "$label on $file FAILED"
-    /usr/bin/python3 -c 'import json,sys; print(json.dumps({"label":sys.argv[1],"file":sys.argv[2],"failed":True}))' "$label" "$file" >> "$results"
+    /usr/bin/python3 -c 'import json,sys; print(json.dumps({"label":sys.argv[1],"file":sys.argv[2],"work":sys.argv[3],"failed":True}))' "$label" "$file" "$work" >> "$results"
   fi
 }
 sac_bench() { "$java_bin" --add-modules=jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:+UseParallelGC \
@@ -93,7 +105,10 @@ sac_bench() { "$java_bin" --add-modules=jdk.incubator.vector --enable-native-acc
 
 IFS=, read -r -a ggufs <<< "$gguf_types"
 IFS=, read -r -a torches <<< "$torch_types"
-if [ "$run_sac" = 1 ] || [ "$run_llama" = 1 ]; then
+IFS=, read -r -a sac_typelist <<< "$sac_types"
+t_start=$SECONDS
+work=forward
+if [ "$forward" = 1 ] && { [ "$run_sac" = 1 ] || [ "$run_llama" = 1 ]; }; then
   for t in "${ggufs[@]}"; do
     f="$dir/$shape.$t.gguf"
     synth "$f" "$t"
@@ -103,7 +118,7 @@ if [ "$run_sac" = 1 ] || [ "$run_llama" = 1 ]; then
     fi
   done
 fi
-if [ "$run_sac" = 1 ] || [ "$run_torch" = 1 ]; then
+if [ "$forward" = 1 ] && { [ "$run_sac" = 1 ] || [ "$run_torch" = 1 ]; }; then
   for t in "${torches[@]}"; do
     d="$dir/$shape-$t"
     synth "$d" "$t"
@@ -116,6 +131,37 @@ if [ "$run_sac" = 1 ] || [ "$run_torch" = 1 ]; then
     fi
   done
 fi
+forward_seconds=$((SECONDS - t_start))
+
+# ---- the SAC work: compress and ask on the safetensors directories, the full-context ask on the GGUF files too
+t_start=$SECONDS
+work=sac
+sac=(--threads "$threads" --reps "$reps" --warmup "$warmup" --sac-context "$sac_context" --question "$question")
+if [ "$sac_work" = 1 ]; then
+  for t in "${sac_typelist[@]}"; do
+    d="$dir/$shape-$t"
+    if [ "$run_sac" = 1 ] || [ "$run_torch" = 1 ]; then synth "$d" "$t"; fi
+    if [ "$run_sac" = 1 ]; then
+      run "sac4j" "$d" sac_bench "$d" "${sac[@]}" --compress-ratio "$compress_ratio" --ask-ratios "$ask_ratios"
+    fi
+    # torch_bench.py computes in f32 or bf16; the f32 run first checks its SAC against scripts/reference/ref_sac.py
+    if [ "$run_torch" = 1 ] && { [ "$t" = f32 ] || [ "$t" = bf16 ]; }; then
+      check=()
+      if [ "$t" = f32 ] && [ "$shape" != llama-3.2-1b ]; then check=(--check); fi
+      run "pytorch" "$d" /usr/bin/python3 "$here/torch_bench.py" "$d" --dtype "$t" ${check[@]+"${check[@]}"} "${sac[@]}" \
+        --compress-ratio "$compress_ratio" --ask-ratios "$ask_ratios"
+    fi
+    # llama.cpp cannot hold SAC's anchor rows: the full-context ask only, on the GGUF file of the same type (and
+    # sac4j on that same file, so that the ratio compares two engines reading one file)
+    if [ "$run_llama" = 1 ]; then
+      f="$dir/$shape.$t.gguf"
+      synth "$f" "$t"
+      if [ "$run_sac" = 1 ]; then run "sac4j" "$f" sac_bench "$f" "${sac[@]}" --compress-ratio 0 --ask-ratios 1; fi
+      run "llama.cpp" "$f" env NODE_LLAMA_CPP_SKIP_DOWNLOAD=true node "$here/node/llama_bench.mjs" "$f" "${sac[@]}"
+    fi
+  done
+fi
+sac_seconds=$((SECONDS - t_start))
 load_after="$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo '?')"
 
 # ---- the table
@@ -125,6 +171,7 @@ blas="$(readlink -f /etc/alternatives/libblas.so.3-x86_64-linux-gnu 2>/dev/null 
 /usr/bin/python3 "$here/peers_table.py" "$results" "$out" \
   "shape=$shape" "seed=$seed" "threads=$threads" "warmup=$warmup" "cpu=${cpu:-unknown}" "cores=$cores" "memory=$mem" \
   "java=$("$java_bin" -version 2>&1 | head -1)" "node=$(node --version 2>/dev/null || echo none)" \
-  "blas=$blas" "date=$(date -u '+%Y-%m-%d %H:%M UTC')" "load_before=$load_before" "load_after=$load_after"
+  "blas=$blas" "date=$(date -u '+%Y-%m-%d %H:%M UTC')" "load_before=$load_before" "load_after=$load_after" \
+  "forward_seconds=$forward_seconds" "sac_seconds=$sac_seconds"
 cat "$out"
 log "wrote $out (raw results: $results)"

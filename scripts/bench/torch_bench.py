@@ -12,9 +12,19 @@ preallocated KV cache and last-row logits; --check compares it with ref_llama.Mo
 
 usage: torch_bench.py MODEL_DIR [--dtype f32|bf16] [--threads 2] [--prompt 512] [--decode 64] [--reps 3]
                       [--warmup 1] [--check] [--greedy K]
+                      [--sac-context N [--compress-ratio 15] [--ask-ratios 1,5,15,51] [--question 16]]
 With --greedy K it also reports the greedy next token after each of the prompts made of the first 8, 16, ..., 8K
 pattern tokens, the prompt's last token excluded (the other engines report the same; random tied-embedding models
 mostly echo their input, so the runner-up is what depends on the layers).
+With --sac-context N it measures the SAC work instead (training-free SAC, no adapter), as SacBench.java does, on
+context ids [BOS] + pattern tokens 1..N-1 and a question of Q pattern tokens N..N+Q-1:
+  compress  chunks of 510 ids, each in one call with full attention inside it (none across), global 1-indexed
+            positions, then a gather of every layer's post-RoPE K and V at the anchor rows (off, off+r, ... with
+            off = (r-1)//2) at --compress-ratio r (0 skips it): N / the median time = tokens/s;
+  ask       time to the first answer token of the question over the context held in full (ratio 1: the N ids
+            causally at 0..N-1 in the preallocated cache, the question at N..) or compressed at each other ratio
+            (the anchor rows in the cache, the question at N+1..); building the context is not timed.
+  --check then compares compression and the first answer logits with scripts/reference/ref_sac.py (float64).
 Prints one JSON object on stdout. Set OMP_NUM_THREADS / OPENBLAS_NUM_THREADS to the same thread count (peers.sh
 does) so that neither pool oversubscribes the cores.
 """
@@ -33,6 +43,7 @@ import torch  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DTYPES = {"f32": torch.float32, "bf16": torch.bfloat16}
+CHUNK = 510  # SAC's chunk: tokens compressed together
 ST_DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16}
 
 
@@ -53,6 +64,13 @@ def load_safetensors(path):
         t = torch.frombuffer(mm, dtype=dt, count=count, offset=base + a) if count else torch.empty(0, dtype=dt)
         out[name] = t.view(info["shape"])
     return out
+
+
+def anchors_in_chunk(length, ratio):
+    """Local anchor rows of a chunk: off, off + r, ... < length with off = (r - 1) // 2; row 0 alone when the chunk
+    is not longer than off."""
+    off = (ratio - 1) // 2
+    return [0] if length <= off else list(range(off, length, ratio))
 
 
 class BenchLlama:
@@ -87,8 +105,9 @@ class BenchLlama:
         h = x.shape[-1] // 2
         return torch.cat((-x[..., h:], x[..., :h]), dim=-1)
 
-    def forward(self, tokens, positions):
-        """Runs tokens at positions (causal, after the cached rows); returns the last row's logits."""
+    def forward(self, tokens, positions, causal=True, logits=True):
+        """Runs tokens at positions after the cached rows, causally (or, with causal=False, every new row sees every
+        row); returns the last row's logits (None with logits=False)."""
         w, n, hd, start = self.w, len(tokens), self.hd, self.length
         x = w["model.embed_tokens.weight"][torch.tensor(tokens)]
         freqs = torch.tensor(positions, dtype=torch.float32)[:, None] * self.inv_freq[None, :]
@@ -96,7 +115,7 @@ class BenchLlama:
         cos, sin = emb.cos()[None].to(self.dtype), emb.sin()[None].to(self.dtype)
         end = start + n
         mask = None
-        if n > 1:  # row r sees cache rows 0 .. start + r
+        if n > 1 and causal:  # row r sees cache rows 0 .. start + r
             mask = torch.full((n, end), float("-inf"), dtype=self.dtype).triu(start + 1)
         rep = self.heads // self.kv_heads
         for l in range(self.layers):
@@ -122,8 +141,39 @@ class BenchLlama:
             up = torch.nn.functional.linear(h, w[p + "mlp.up_proj.weight"])
             x = x + torch.nn.functional.linear(torch.nn.functional.silu(gate) * up, w[p + "mlp.down_proj.weight"])
         self.length = end
+        if not logits:
+            return None
         last = self.rms_norm(x[-1:], w["model.norm.weight"])
         return torch.nn.functional.linear(last, self.head)[0]
+
+    # ---- SAC (training-free: base weights, no adapter; SAC.md "Compression" and "Answering")
+
+    def compress(self, ids, ratio):
+        """K and V [layers, kv_heads, anchors, hd] of the anchor rows: each chunk of CHUNK ids runs alone (full
+        bidirectional attention inside it, none across) at global 1-indexed positions; the cache is scratch."""
+        ks, vs = [], []
+        for s in range(0, len(ids), CHUNK):
+            e = min(s + CHUNK, len(ids))
+            self.reset()
+            self.forward(ids[s:e], list(range(s + 1, e + 1)), causal=False, logits=False)
+            rows = torch.tensor(anchors_in_chunk(e - s, ratio))
+            ks.append(self.k[:, :, rows])
+            vs.append(self.v[:, :, rows])
+        return torch.cat(ks, 2), torch.cat(vs, 2)
+
+    def hold(self, k, v):
+        """Makes compressed rows the cache's prefix (the question then attends all of them, causally itself)."""
+        rows = k.shape[2]
+        self.k[:, :, :rows] = k
+        self.v[:, :, :rows] = v
+        self.length = rows
+
+    def prefill(self, ids, rows=512):
+        """The full-context baseline: ids causally at positions 0.., in calls of `rows` (as sac4j's fullContext)."""
+        self.reset()
+        for s in range(0, len(ids), rows):
+            e = min(s + rows, len(ids))
+            self.forward(ids[s:e], list(range(s, e)), logits=False)
 
 
 def check(cfg, weights):
@@ -142,6 +192,91 @@ def check(cfg, weights):
     return max((a - b).abs().max().item() for a, b in zip(want, got))
 
 
+def sac_ids(cfg, n, question):
+    """Context ids ([BOS] + pattern tokens 1..n-1) and question ids (pattern tokens n..n+question-1)."""
+    vocab = cfg["vocab_size"]
+    ids = [(i * 7919 + 13) % vocab for i in range(n)]
+    bos = cfg.get("bos_token_id")
+    if isinstance(bos, int) and bos >= 0:
+        ids[0] = bos
+    return ids, [((n + j) * 7919 + 13) % vocab for j in range(question)]
+
+
+def check_sac(model_dir, cfg, weights, n=600, question=16, ratio=15):
+    """Compression at `ratio` (anchor K/V) and the first answer logits over it and over the full context, against
+    scripts/reference/ref_sac.py (float64, written from SAC.md) on n context ids; returns the max |diff|."""
+    sys.path.insert(0, os.path.join(HERE, "..", "reference"))
+    import ref_sac  # noqa: E402
+    import sac_model as sm  # noqa: E402
+    ref = sm.load_hf(model_dir, os.path.basename(model_dir))
+    ids, q = sac_ids(cfg, n, question)
+    mine = BenchLlama(cfg, {k: v.float() for k, v in weights.items()}, torch.float32, n + question)
+    comp = ref_sac.compress(ref, ids, ref_sac.uniform_anchors(n, ratio), None)  # per layer (K, V) [A, kv_heads * hd]
+    k, v = mine.compress(ids, ratio)
+    layers, kv_heads, rows, hd = k.shape
+    flat = lambda t: t.permute(0, 2, 1, 3).reshape(layers, rows, kv_heads * hd).double()  # noqa: E731
+    diffs = [(flat(k)[l] - comp[l][0]).abs().max().item() for l in range(layers)]
+    diffs += [(flat(v)[l] - comp[l][1]).abs().max().item() for l in range(layers)]
+    T = len(q)
+    # the question over the anchors (positions n+1..), then over the full context (positions n..)
+    allowed = torch.cat([torch.ones(T, rows, dtype=torch.bool), torch.ones(T, T, dtype=torch.bool).tril()], 1)
+    h, _ = sm.forward(ref, ref.emb[q], list(range(n + 1, n + 1 + T)), comp, allowed)
+    mine.hold(k, v)
+    diffs.append((mine.forward(q, list(range(n + 1, n + 1 + T))).double() - sm.logits(ref, h[-1:])[0]).abs().max().item())
+    _, past = sm.forward(ref, ref.emb[ids], list(range(n)), None, torch.ones(n, n, dtype=torch.bool).tril())
+    allowed = torch.cat([torch.ones(T, n, dtype=torch.bool), torch.ones(T, T, dtype=torch.bool).tril()], 1)
+    h, _ = sm.forward(ref, ref.emb[q], list(range(n, n + T)), past, allowed)
+    mine.prefill(ids)
+    diffs.append((mine.forward(q, list(range(n, n + T))).double() - sm.logits(ref, h[-1:])[0]).abs().max().item())
+    return max(diffs)
+
+
+def sac_work(a, cfg, weights, out):
+    """The SAC work of the module docstring; adds its results to `out`."""
+    n = a.sac_context
+    ids, q = sac_ids(cfg, n, a.question)
+    ratios = [int(r) for r in a.ask_ratios.split(",") if r]
+    model = BenchLlama(cfg, weights, DTYPES[a.dtype], max(n, CHUNK) + a.question)
+    compress, ask, rows, greedy = [], {}, {}, {}
+    with torch.inference_mode():
+        kept = None
+        if a.compress_ratio > 0:
+            for rep in range(-a.warmup, a.reps):
+                t0 = time.perf_counter()
+                kept = model.compress(ids, a.compress_ratio)
+                s = time.perf_counter() - t0
+                if rep >= 0:
+                    compress.append(s)
+        for r in ratios:
+            if r == 1:
+                model.prefill(ids)
+                first = n  # 0-indexed positions: the question follows the context
+            else:
+                # the compress runs above already made the rows of their ratio (the encoder is deterministic)
+                k, v = kept if r == a.compress_ratio and kept is not None else model.compress(ids, r)
+                model.hold(k, v)
+                first = n + 1  # training-free SAC: no [LM] at n, the question starts at n + 1
+            held, times = model.length, []
+            for rep in range(-a.warmup, a.reps):
+                model.length = held
+                t0 = time.perf_counter()
+                logits = model.forward(q, list(range(first, first + len(q))))
+                int(torch.argmax(logits))  # the first answer token
+                s = time.perf_counter() - t0
+                if rep >= 0:
+                    times.append(s)
+                if rep == -a.warmup:
+                    lf = logits.float()
+                    lf[q[-1]] = float("-inf")
+                    greedy[str(r)] = int(torch.argmax(lf))
+            ask[str(r)], rows[str(r)] = times, held
+    out.update({"work": "sac", "context_tokens": n, "question_tokens": a.question, "bos": ids[0], "reps": a.reps,
+                "compress_ratio": a.compress_ratio, "compress_seconds": compress,
+                "compress_tokens_per_second": n / statistics.median(compress) if compress else None,
+                "ask_seconds": ask, "ask_ms": {r: 1e3 * statistics.median(t) for r, t in ask.items()},
+                "ask_rows": rows, "ask_greedy": greedy})
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("model_dir")
@@ -152,7 +287,12 @@ def main():
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--greedy", type=int, default=0)
-    ap.add_argument("--check", action="store_true", help="first compare with ref_llama.Model (f32; small models)")
+    ap.add_argument("--sac-context", type=int, default=0, help="measure the SAC work on this many context tokens")
+    ap.add_argument("--compress-ratio", type=int, default=15)
+    ap.add_argument("--ask-ratios", default="1,5,15,51", help="1 = the full context")
+    ap.add_argument("--question", type=int, default=16)
+    ap.add_argument("--check", action="store_true",
+                    help="first compare with ref_llama.Model (with --sac-context: ref_sac.py) (f32; small models)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     with open(os.path.join(a.model_dir, "config.json")) as f:
@@ -160,6 +300,15 @@ def main():
     weights = load_safetensors(os.path.join(a.model_dir, "model.safetensors"))
     out = {"engine": "pytorch", "version": torch.__version__, "model": a.model_dir, "dtype": a.dtype,
            "threads": torch.get_num_threads()}
+    if a.sac_context > 0:
+        if a.check:
+            out["check_max_abs_diff_vs_ref_sac"] = check_sac(a.model_dir, cfg, weights)
+            if not out["check_max_abs_diff_vs_ref_sac"] < 1e-3:
+                print(json.dumps(out))
+                sys.exit("torch_bench: the benchmark model's SAC disagrees with ref_sac.py")
+        sac_work(a, cfg, weights, out)
+        print(json.dumps(out))
+        return
     if a.check:
         out["check_max_abs_diff_vs_ref_llama"] = check(cfg, weights)
         if not out["check_max_abs_diff_vs_ref_llama"] < 1e-3:
