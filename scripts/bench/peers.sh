@@ -4,19 +4,22 @@
 # results become a markdown table (speeds, and sac4j's speed divided by each peer's). See benchmarks/PEERS.md.
 #
 # usage: scripts/bench/peers.sh [--shape small|tiny|llama-3.2-1b] [--threads 2] [--prompt 512] [--decode 64]
-#            [--reps 3] [--warmup 1] [--gguf f32,f16,bf16,q8_0] [--torch f32,bf16] [--dir DIR] [--out FILE.md]
+#            [--reps 3] [--rounds 1] [--warmup 1] [--gguf f32,f16,bf16,q8_0] [--torch f32,bf16] [--dir DIR] [--out FILE.md]
 #            [--seed 1] [--no-sac] [--no-llama] [--no-torch]
 #            [--sac-context 2048] [--question 16] [--sac-types f32,bf16] [--no-sac-work] [--no-forward]
 # The SAC work (on by default; --no-sac-work skips it): training-free SAC compress tokens/s at ratio 15 on N context
 # tokens, and the latency of a Q-token question to its first answer token over the context held in full and
 # compressed at 5/15/51, on the F32 and BF16 safetensors directories (sac4j, PyTorch) and, full context only, on the
 # GGUF files of the same types (sac4j, llama.cpp). --no-forward skips the prefill/decode comparison.
+# --rounds N runs the engines of each file N times in turn (sac4j, peer, sac4j, peer, ...) and pools their runs
+# (median over all of them): on a shared host the speed drifts over minutes, and alternating makes every engine
+# see the same drift (use e.g. --rounds 3 --reps 1).
 # Run it on an otherwise idle machine: two benchmarks at once on the same cores corrupt both.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 
-shape=small threads=2 prompt=512 decode=64 reps=3 warmup=1 seed=1
+shape=small threads=2 prompt=512 decode=64 reps=3 rounds=1 warmup=1 seed=1
 gguf_types=f32,f16,bf16,q8_0 torch_types=f32,bf16
 dir="" out="" run_sac=1 run_llama=1 run_torch=1
 sac_context=2048 question=16 sac_types=f32,bf16 sac_work=1 forward=1
@@ -28,6 +31,7 @@ while [ $# -gt 0 ]; do
     --prompt) prompt="$2"; shift ;;
     --decode) decode="$2"; shift ;;
     --reps) reps="$2"; shift ;;
+    --rounds) rounds="$2"; shift ;;
     --warmup) warmup="$2"; shift ;;
     --gguf) gguf_types="$2"; shift ;;
     --torch) torch_types="$2"; shift ;;
@@ -42,7 +46,7 @@ while [ $# -gt 0 ]; do
     --sac-types) sac_types="$2"; shift ;;
     --no-sac-work) sac_work=0 ;;
     --no-forward) forward=0 ;;
-    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "peers.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
   esac
   shift
@@ -112,23 +116,28 @@ if [ "$forward" = 1 ] && { [ "$run_sac" = 1 ] || [ "$run_llama" = 1 ]; }; then
   for t in "${ggufs[@]}"; do
     f="$dir/$shape.$t.gguf"
     synth "$f" "$t"
-    if [ "$run_sac" = 1 ]; then run "sac4j" "$f" sac_bench "$f" "${common[@]}"; fi
-    if [ "$run_llama" = 1 ]; then
-      run "llama.cpp" "$f" env NODE_LLAMA_CPP_SKIP_DOWNLOAD=true node "$here/node/llama_bench.mjs" "$f" "${common[@]}"
-    fi
+    for _ in $(seq "$rounds"); do
+      if [ "$run_sac" = 1 ]; then run "sac4j" "$f" sac_bench "$f" "${common[@]}"; fi
+      if [ "$run_llama" = 1 ]; then
+        run "llama.cpp" "$f" env NODE_LLAMA_CPP_SKIP_DOWNLOAD=true node "$here/node/llama_bench.mjs" "$f" "${common[@]}"
+      fi
+    done
   done
 fi
 if [ "$forward" = 1 ] && { [ "$run_sac" = 1 ] || [ "$run_torch" = 1 ]; }; then
   for t in "${torches[@]}"; do
     d="$dir/$shape-$t"
     synth "$d" "$t"
-    if [ "$run_sac" = 1 ]; then run "sac4j" "$d" sac_bench "$d" "${common[@]}"; fi
     # the f32 run first checks the benchmark model against scripts/reference/ref_llama.py on small shapes
     check=()
     if [ "$t" = f32 ] && [ "$shape" != llama-3.2-1b ]; then check=(--check); fi
-    if [ "$run_torch" = 1 ]; then
-      run "pytorch" "$d" /usr/bin/python3 "$here/torch_bench.py" "$d" --dtype "$t" ${check[@]+"${check[@]}"} "${common[@]}"
-    fi
+    for _ in $(seq "$rounds"); do
+      if [ "$run_sac" = 1 ]; then run "sac4j" "$d" sac_bench "$d" "${common[@]}"; fi
+      if [ "$run_torch" = 1 ]; then
+        run "pytorch" "$d" /usr/bin/python3 "$here/torch_bench.py" "$d" --dtype "$t" ${check[@]+"${check[@]}"} "${common[@]}"
+      fi
+      check=()
+    done
   done
 fi
 forward_seconds=$((SECONDS - t_start))
@@ -141,13 +150,15 @@ if [ "$sac_work" = 1 ]; then
   for t in "${sac_typelist[@]}"; do
     d="$dir/$shape-$t"
     if [ "$run_sac" = 1 ] || [ "$run_torch" = 1 ]; then synth "$d" "$t"; fi
+    if [ "$run_llama" = 1 ]; then synth "$dir/$shape.$t.gguf" "$t"; fi
+    for round in $(seq "$rounds"); do
     if [ "$run_sac" = 1 ]; then
       run "sac4j" "$d" sac_bench "$d" "${sac[@]}" --compress-ratio "$compress_ratio" --ask-ratios "$ask_ratios"
     fi
     # torch_bench.py computes in f32 or bf16; the f32 run first checks its SAC against scripts/reference/ref_sac.py
     if [ "$run_torch" = 1 ] && { [ "$t" = f32 ] || [ "$t" = bf16 ]; }; then
       check=()
-      if [ "$t" = f32 ] && [ "$shape" != llama-3.2-1b ]; then check=(--check); fi
+      if [ "$t" = f32 ] && [ "$shape" != llama-3.2-1b ] && [ "$round" = 1 ]; then check=(--check); fi
       run "pytorch" "$d" /usr/bin/python3 "$here/torch_bench.py" "$d" --dtype "$t" ${check[@]+"${check[@]}"} "${sac[@]}" \
         --compress-ratio "$compress_ratio" --ask-ratios "$ask_ratios"
     fi
@@ -155,10 +166,10 @@ if [ "$sac_work" = 1 ]; then
     # sac4j on that same file, so that the ratio compares two engines reading one file)
     if [ "$run_llama" = 1 ]; then
       f="$dir/$shape.$t.gguf"
-      synth "$f" "$t"
       if [ "$run_sac" = 1 ]; then run "sac4j" "$f" sac_bench "$f" "${sac[@]}" --compress-ratio 0 --ask-ratios 1; fi
       run "llama.cpp" "$f" env NODE_LLAMA_CPP_SKIP_DOWNLOAD=true node "$here/node/llama_bench.mjs" "$f" "${sac[@]}"
     fi
+    done
   done
 fi
 sac_seconds=$((SECONDS - t_start))

@@ -6,6 +6,7 @@ then the SAC work (compress tokens/s, ask latency over the full and the compress
 usage: peers_table.py RESULTS.jsonl OUT.md [key=value ...]   (the key=values describe the machine and the run)
 """
 import json
+import statistics
 import os
 import sys
 
@@ -38,12 +39,20 @@ def minutes(info, key):
     return "?" if s is None else f"{int(s) / 60:.1f} min"
 
 
+def runs_text(p, info):
+    """How the medians were taken, e.g. '3 runs after 1 warm-up run(s)'."""
+    text = f"{p.get('reps', '?')} runs after {info.get('warmup', '?')} warm-up run(s)"
+    if p.get("rounds", 1) > 1:
+        text += (f" each time an engine started, pooled from {p['rounds']} rounds in which the engines of a file "
+                 "took turns")
+    return text
+
+
 def forward_table(runs, info, lines):
     files = in_order(runs)
     p = next((r for r in runs if not r.get("failed")), {})
     lines.append(f"Work: prefill of {p.get('prompt_tokens', '?')} tokens in one call (last row's logits), then "
-                 f"{p.get('decode_tokens', '?')} greedy decode steps after it; median of {p.get('reps', '?')} runs "
-                 f"after {info.get('warmup', '?')} warm-up run(s), one engine at a time. Every engine reads the same file (`sac synth --seed {info.get('seed', '?')}`).")
+                 f"{p.get('decode_tokens', '?')} greedy decode steps after it; median of {runs_text(p, info)}, one engine at a time. Every engine reads the same file (`sac synth --seed {info.get('seed', '?')}`).")
     lines.append("")
     lines.append("| weights | engine | threads | prefill tok/s | decode tok/s | sac4j ÷ engine, prefill | sac4j ÷ engine, decode |")
     lines.append("|---|---|---|---|---|---|---|")
@@ -102,7 +111,7 @@ def sac_table(runs, info, lines):
                  f"time from a {q}-token question to its first answer token over the context held in full (all n "
                  "tokens in the KV cache, question at positions n..) or compressed at ratio r (n / r anchor rows, "
                  "question at n+1..); building the context is not timed. Median of "
-                 f"{p.get('reps', '?')} runs after {info.get('warmup', '?')} warm-up run(s). llama.cpp cannot hold "
+                 f"{runs_text(p, info)}. llama.cpp cannot hold "
                  "SAC's anchor rows, so it has the full context only, on the GGUF file of the same type (sac4j too).")
     lines.append("")
     head = ["weights", "engine", "compress tok/s"] + [f"ask ms, {ratio_name(r)}" for r in ratios]
@@ -159,10 +168,48 @@ def sac_table(runs, info, lines):
                      f"{max(r['check_max_abs_diff_vs_ref_sac'] for r in checks):.2g} (max |diff|, f32).")
 
 
+def pool_rounds(runs):
+    """One line per engine, file and work: peers.sh --rounds N runs each engine N times in turn; their timed runs
+    are pooled and the speeds recomputed from the median of all of them, as each engine computes its own."""
+    merged, order = {}, []
+    for r in runs:
+        key = (r["label"], r["file"], r.get("work", "forward"))
+        if r.get("failed"):
+            merged.setdefault(key, r)
+            if key not in order:
+                order.append(key)
+            continue
+        m = merged.get(key)
+        if m is None or m.get("failed"):
+            merged[key] = dict(r, rounds=1)
+            if key not in order:
+                order.append(key)
+            continue
+        m["rounds"] += 1
+        for k in ("prefill_seconds", "decode_seconds", "compress_seconds"):
+            if k in r:
+                m[k] = m.get(k, []) + r[k]
+        for ratio, t in r.get("ask_seconds", {}).items():
+            m.setdefault("ask_seconds", {}).setdefault(ratio, []).extend(t)
+    for m in merged.values():
+        if m.get("failed") or m.get("rounds", 1) == 1:
+            continue
+        m["reps"] = len(m.get("prefill_seconds") or m.get("compress_seconds") or next(iter(m.get("ask_seconds", {}).values()), []))
+        if m.get("prefill_seconds"):
+            m["prefill_tokens_per_second"] = m["prompt_tokens"] / statistics.median(m["prefill_seconds"])
+        if m.get("decode_seconds"):
+            m["decode_tokens_per_second"] = m["decode_tokens"] / statistics.median(m["decode_seconds"])
+        if m.get("compress_seconds"):
+            m["compress_tokens_per_second"] = m["context_tokens"] / statistics.median(m["compress_seconds"])
+        if m.get("ask_seconds"):
+            m["ask_ms"] = {k: 1e3 * statistics.median(t) for k, t in m["ask_seconds"].items()}
+    return [merged[k] for k in order]
+
+
 def main():
     src, out = sys.argv[1], sys.argv[2]
     info = dict(a.split("=", 1) for a in sys.argv[3:])
-    runs = [json.loads(line) for line in open(src) if line.strip()]
+    runs = pool_rounds([json.loads(line) for line in open(src) if line.strip()])
     forward = [r for r in runs if r.get("work", "forward") != "sac"]
     sac = [r for r in runs if r.get("work") == "sac"]
     versions = {}
