@@ -3,9 +3,6 @@ package io.sac4j.bench;
 import io.sac4j.compress.Answer;
 import io.sac4j.compress.AnswerOptions;
 import io.sac4j.compress.CompressedContext;
-import io.sac4j.compress.Sac;
-import io.sac4j.forward.cpu.CpuBackend;
-import io.sac4j.load.Model;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -23,22 +20,48 @@ import org.openjdk.jmh.annotations.Warmup;
 import java.util.concurrent.TimeUnit;
 
 /**
- * What SAC buys when answering: latency of one question over a ~4k-token context held in full ({@code ratio = 1})
- * vs compressed at 5x, 15x and 51x, on the bundled model (training-free SAC: it has no adapter; the decoder's work,
- * which is what is timed, is the same with one). The context is compressed once in setup, as in real use.
- * {@code first}: the question's prefill over the cached rows, up to the first answer token; {@code answer16}: an
- * answer of at most 16 tokens (the model may stop earlier at EOS; the answers are the same for every ratio only by
- * chance, so compare {@code first} for the cost of attending to the context).
+ * What SAC buys when answering: latency of one question over a context of {@code tokens} encoder ids held in full
+ * ({@code ratio = 1}: the ids run causally through the decoder, as the full-context baseline) vs compressed at 5x,
+ * 15x and 51x, training-free (see {@link Subject}: an adapter adds one [LM] row to the question and changes
+ * nothing else in the decoder's work, which is what is timed). Each context is built once in setup, as in real use
+ * (for the 1B model that costs up to a minute per configuration, outside the measurement).
+ * <p>
+ * {@code first} / {@code first1B}: the question's prefill over the cached rows, up to the first answer token (the
+ * headline: the cost of attending to the context). {@code answer16}: an answer of at most 16 tokens on the bundled
+ * model over 4,096 tokens (it may stop earlier at EOS, and the answers are the same for every ratio only by chance,
+ * so compare {@code first} for the cost of the context). The bundled model's calls take milliseconds and are
+ * averaged over many; the 1B model's take most of a second and are single shots.
  */
 @Fork(value = 1, jvmArgsPrepend = {"--add-modules=jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED"})
-@BenchmarkMode(Mode.AverageTime)
-@OutputTimeUnit(TimeUnit.MILLISECONDS)
-@Warmup(iterations = 3, time = 2)
-@Measurement(iterations = 5, time = 2)
 public class AskBench {
 
+    /** What every configuration holds: the model, its context, the question (the states below add the params). */
+    static class Trial {
+        Subject s;
+        CompressedContext ctx;
+        int[] question;
+
+        /** The full-context baseline at ratio 1, else SAC at that ratio. */
+        void build(String model, int threads, int tokens, int ratio) {
+            s = Subject.open(model, threads);
+            int[] ids = s.contextIds(tokens);
+            ctx = ratio == 1 ? s.sac.fullContext(ids) : s.sac.compress(ids, ratio);
+            question = s.questionIds();
+        }
+
+        void close() {
+            s.close();
+        }
+    }
+
     @State(Scope.Benchmark)
-    public static class Context {
+    public static class Bundled extends Trial {
+        @Param(Subject.BUNDLED)
+        public String model;
+
+        @Param({"512", "2048", "4096"})
+        public int tokens;
+
         /** 1 = the full context (no compression); else SAC at that ratio. */
         @Param({"1", "5", "15", "51"})
         public int ratio;
@@ -46,44 +69,96 @@ public class AskBench {
         @Param("2")
         public int threads;
 
-        @Param("4096")
-        public int tokens;
-
-        Model model;
-        CpuBackend backend;
-        Sac sac;
-        CompressedContext ctx;
-        int[] question;
-
         @Setup(Level.Trial)
         public void setup() {
-            model = Model.bundled();
-            backend = new CpuBackend(threads);
-            sac = Sac.open(model, null, backend);
-            // a deterministic context of exactly `tokens` ids: [BOS] + "### Context:\n" + cycling ordinary ids
-            int[] prefix = sac.contextIds("");
-            int[] ids = new int[tokens];
-            System.arraycopy(prefix, 0, ids, 0, prefix.length);
-            for (int i = prefix.length; i < tokens; i++) ids[i] = 3 + (int) ((i * 7919L) % (model.config().vocabSize() - 3));
-            ctx = ratio == 1 ? sac.fullContext(ids) : sac.compress(ids, ratio);
-            question = sac.questionIds("What did the machine dream of?");
+            build(model, threads, tokens, ratio);
         }
 
         @TearDown(Level.Trial)
         public void tearDown() {
-            sac.close();
-            backend.close();
-            model.close();
+            close();
         }
     }
 
+    /** As {@link Bundled}, 4,096 tokens only: the 16-token answers. */
+    @State(Scope.Benchmark)
+    public static class Bundled4k extends Trial {
+        @Param(Subject.BUNDLED)
+        public String model;
+
+        @Param("4096")
+        public int tokens;
+
+        @Param({"1", "5", "15", "51"})
+        public int ratio;
+
+        @Param("2")
+        public int threads;
+
+        @Setup(Level.Trial)
+        public void setup() {
+            build(model, threads, tokens, ratio);
+        }
+
+        @TearDown(Level.Trial)
+        public void tearDown() {
+            close();
+        }
+    }
+
+    @State(Scope.Benchmark)
+    public static class Llama1B extends Trial {
+        @Param(Subject.LLAMA_1B)
+        public String model;
+
+        @Param({"512", "2048", "4096"})
+        public int tokens;
+
+        @Param({"1", "5", "15", "51"})
+        public int ratio;
+
+        @Param("2")
+        public int threads;
+
+        @Setup(Level.Trial)
+        public void setup() {
+            build(model, threads, tokens, ratio);
+        }
+
+        @TearDown(Level.Trial)
+        public void tearDown() {
+            close();
+        }
+    }
+
+    private static final AnswerOptions FIRST = AnswerOptions.DEFAULT.withMaxNewTokens(1);
+    private static final AnswerOptions SIXTEEN = AnswerOptions.DEFAULT.withMaxNewTokens(16);
+
     @Benchmark
-    public Answer first(Context c) {
-        return c.sac.answer(c.ctx, c.question, AnswerOptions.DEFAULT.withMaxNewTokens(1));
+    @BenchmarkMode(Mode.AverageTime)
+    @OutputTimeUnit(TimeUnit.MILLISECONDS)
+    @Warmup(iterations = 3, time = 1)
+    @Measurement(iterations = 5, time = 1)
+    public Answer first(Bundled c) {
+        return c.s.sac.answer(c.ctx, c.question, FIRST);
     }
 
     @Benchmark
-    public Answer answer16(Context c) {
-        return c.sac.answer(c.ctx, c.question, AnswerOptions.DEFAULT.withMaxNewTokens(16));
+    @BenchmarkMode(Mode.AverageTime)
+    @OutputTimeUnit(TimeUnit.MILLISECONDS)
+    @Warmup(iterations = 3, time = 1)
+    @Measurement(iterations = 5, time = 1)
+    public Answer answer16(Bundled4k c) {
+        return c.s.sac.answer(c.ctx, c.question, SIXTEEN);
+    }
+
+    /** Single shots of ~0.7 s; the JIT settles by the third (the small-row GEMMs are not those of setup's prefill). */
+    @Benchmark
+    @BenchmarkMode(Mode.SingleShotTime)
+    @OutputTimeUnit(TimeUnit.MILLISECONDS)
+    @Warmup(iterations = 3)
+    @Measurement(iterations = 5)
+    public Answer first1B(Llama1B c) {
+        return c.s.sac.answer(c.ctx, c.question, FIRST);
     }
 }

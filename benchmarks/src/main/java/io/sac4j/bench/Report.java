@@ -14,9 +14,12 @@ import java.util.Map;
 
 /**
  * Turns JMH's JSON results (run.sh: -rf json) into benchmarks/RESULTS.md: GFLOP/s and weight GB/s for GemmBench,
- * tokens per second for ForwardBench, each against the machine's limits and llama.cpp's figures.
+ * tokens per second for ForwardBench, each against the machine's limits and llama.cpp's figures; compression tokens
+ * per second (CompressBench), ask latency full vs compressed (AskBench), and KV bytes / memory from
+ * {@link Footprint}'s JSON files.
  * <p>
- * Usage: Report jmh.json RESULTS.md key=value... where keys are cpu, cores, flags, date, load_before, load_after.
+ * Usage: Report jmh.json RESULTS.md key=value... where keys are cpu, cores, flags, date, load_before, load_after and
+ * footprint (Footprint JSON files, comma-separated; missing ones are reported as not run).
  */
 public final class Report {
     /** Limits of the reference machine (2 Zen 4 cores), measured before with separate probes. */
@@ -30,7 +33,8 @@ public final class Report {
             "BF16", new double[]{79, 11.9}, "Q8_0", new double[]{106, 17.7});
 
     /** score: JMH's mean time per op; best: the fastest measured iteration (least disturbed by other load). */
-    private record Result(String benchmark, Map<String, Object> params, double score, double error, double best, String unit) {
+    private record Result(String benchmark, Map<String, Object> params, double score, double error, double best, String unit,
+                          String how) {
         String param(String k) {
             return String.valueOf(params.get(k));
         }
@@ -60,11 +64,26 @@ public final class Report {
             results.add(new Result(Json.string(r, "benchmark", "", json.toString()), p,
                     Json.number(metric, "score", Double.NaN, json.toString()),
                     err instanceof Number n ? n.doubleValue() : Double.NaN, best,
-                    Json.string(metric, "scoreUnit", "", json.toString())));
+                    Json.string(metric, "scoreUnit", "", json.toString()), how(r, json.toString())));
             jdk = Json.string(r, "jdkVersion", "?", json.toString()) + " (" + Json.string(r, "vmName", "", json.toString())
                     + " " + Json.string(r, "vmVersion", "", json.toString()) + ")";
         }
-        Files.writeString(out, render(results, jdk, info));
+        List<Map<String, Object>> footprints = new ArrayList<>();
+        List<String> missing = new ArrayList<>();
+        for (String f : info.getOrDefault("footprint", "").split(",")) {
+            if (f.isBlank()) continue;
+            Path p = Path.of(f.trim());
+            if (Files.isRegularFile(p)) footprints.add(Json.parseObject(Files.readString(p), p.toString()));
+            else missing.add(p.toString());
+        }
+        Files.writeString(out, render(results, jdk, info) + renderFootprint(footprints, missing) + RAW);
+    }
+
+    /** How JMH measured a result, e.g. "5 x 1 s after 3 warm-up" or "5 single shots after 3 warm-up". */
+    private static String how(Map<String, Object> r, String src) {
+        long wi = Json.integer(r, "warmupIterations", 0, src), mi = Json.integer(r, "measurementIterations", 0, src);
+        String time = Json.string(r, "measurementTime", "?", src);
+        return (time.equals("single-shot") ? mi + " single shots" : mi + " x " + time) + " after " + wi + " warm-up";
     }
 
     private static String render(List<Result> results, String jdk, Map<String, String> info) {
@@ -135,9 +154,12 @@ public final class Report {
                 .append("does not offer. Decode reads every weight once per token, so it is bound by memory bandwidth: ")
                 .append("decode weight GB/s is bytes of weights x tok/s (attention over the 512-row cache and the other ops ")
                 .append("take the rest of the time).\n");
+        renderCompress(b, results);
+        renderAsk(b, results);
         boolean header = false;
         for (Result r : results) {
-            if (r.benchmark().endsWith("GemmBench.matmul") || r.benchmark().contains("ForwardBench.")) continue;
+            if (r.benchmark().endsWith("GemmBench.matmul") || r.benchmark().contains("ForwardBench.")
+                    || r.benchmark().contains("CompressBench.") || r.benchmark().contains("AskBench.")) continue;
             if (!header) {
                 b.append("\n## Other benchmarks\n\n| benchmark | parameters | score (mean ± 99.9% CI) | best iteration | unit |\n|---|---|---:|---:|---|\n");
                 header = true;
@@ -147,8 +169,242 @@ public final class Report {
                     .append(fmt(r.score())).append(" ± ").append(fmt(r.error())).append(" | ").append(fmt(r.best()))
                     .append(" | ").append(r.unit()).append(" |\n");
         }
-        b.append("\nRaw JMH output: `benchmarks/target/jmh.json` and `benchmarks/target/jmh.log` of the run.\n");
         return b.toString();
+    }
+
+    private static final String RAW = "\nRaw output of the run: `benchmarks/target/jmh.json`, `benchmarks/target/jmh.log` and "
+            + "`benchmarks/target/footprint-*.json`.\n";
+
+    /** Models in the order the sections list them; a model a run did not include is left out. */
+    private static final String[] MODELS = {Subject.BUNDLED, Subject.LLAMA_1B};
+
+    private static String modelName(String model) {
+        return switch (model) {
+            case Subject.BUNDLED -> "bundled aidreams260K (dim 64, 4 layers, f32)";
+            case Subject.LLAMA_1B -> "Llama-3.2-1B shape, random BF16 weights";
+            default -> model;
+        };
+    }
+
+    private static void renderCompress(StringBuilder b, List<Result> results) {
+        List<Result> rs = results.stream().filter(r -> r.benchmark().contains("CompressBench.")).toList();
+        if (rs.isEmpty()) return;
+        b.append("\n## SAC compression (CompressBench)\n\n");
+        b.append("`Sac.compress` of a context of exactly n encoder ids ([BOS] + \"### Context:\\n\" + ordinary ids), ")
+                .append("training-free (no adapter), ").append(rs.getFirst().param("threads")).append(" threads. ")
+                .append("One ratio is enough: the encoder runs the whole ")
+                .append("model over every token whatever the ratio (510-token chunks, bidirectional inside each, no LM head); ")
+                .append("the ratio only decides how many cache rows are copied out afterwards. An adapter changes nothing ")
+                .append("in this work except that the q/v weights read are its merged f32 copies (merged once, before any compression). ")
+                .append(rs.stream().anyMatch(r -> r.param("model").equals(Subject.LLAMA_1B))
+                        ? "The 1B model's single shots follow a 512-token warm-up call made in setup. " : "")
+                .append("Measured: ")
+                .append(hows(rs)).append(".\n\n");
+        b.append("| model | n (tokens) | ratio | time per context (mean ± 99.9% CI) | tokens/s (mean) | tokens/s (best) |\n");
+        b.append("|---|---:|---:|---:|---:|---:|\n");
+        for (String model : MODELS) {
+            for (Result r : rs) {
+                if (!r.param("model").equals(model)) continue;
+                double n = Double.parseDouble(r.param("tokens"));
+                b.append("| ").append(modelName(model)).append(" | ").append(r.param("tokens")).append(" | ")
+                        .append(r.param("ratio")).append("x | ").append(meanCi(r)).append(" ").append(unit(r)).append(" | ")
+                        .append(fmt(n / seconds(r, r.score()))).append(" | ").append(fmt(n / seconds(r, r.best()))).append(" |\n");
+            }
+        }
+    }
+
+    private static void renderAsk(StringBuilder b, List<Result> results) {
+        List<Result> rs = results.stream().filter(r -> r.benchmark().contains("AskBench.")).toList();
+        if (rs.isEmpty()) return;
+        int[] ratios = {1, 5, 15, 51};
+        b.append("\n## Ask latency, full vs compressed context (AskBench)\n\n");
+        b.append("One question (\"What did the machine dream of?\", ").append("tokenized by the bundled tokenizer for both models) ")
+                .append("answered over a context of n encoder ids held in full (the ids run causally through the decoder: the ")
+                .append("full-context baseline) or SAC-compressed at 5x / 15x / 51x, training-free, ")
+                .append(rs.getFirst().param("threads")).append(" threads. The context is built once in setup, outside the ")
+                .append("measurement. `first`: the question's prefill over the cached rows up to the first answer token (the ")
+                .append("cost of attending to the context); `answer16`: at most 16 answer tokens. Cells: mean ± 99.9% CI, then ")
+                .append("the speed-up over the full context of the same n from the same run (ratio of means). Measured: ")
+                .append(hows(rs)).append(". ")
+                .append("An adapter would add one [LM] row to the question and change nothing else in the decoder's work.\n");
+        for (String model : MODELS) {
+            for (String metric : new String[]{"first", "answer16"}) {
+                List<Result> m = rs.stream().filter(r -> r.param("model").equals(model) && metric(r).equals(metric)).toList();
+                if (m.isEmpty()) continue;
+                b.append("\n`").append(metric).append("`, ").append(modelName(model)).append(" (").append(unit(m.getFirst())).append("):\n\n");
+                b.append("| n (tokens) | full context | 5x | 15x | 51x |\n|---:|---:|---:|---:|---:|\n");
+                for (String n : m.stream().map(r -> r.param("tokens")).distinct().sorted((x, y) -> Integer.parseInt(x) - Integer.parseInt(y)).toList()) {
+                    Result full = ask(m, n, 1);
+                    b.append("| ").append(n);
+                    for (int ratio : ratios) {
+                        Result r = ask(m, n, ratio);
+                        b.append(" | ");
+                        if (r == null) {
+                            b.append("n/a");
+                            continue;
+                        }
+                        b.append(meanCi(r));
+                        if (ratio != 1 && full != null) b.append(" (").append(ratio(full.score() / r.score())).append(")");
+                    }
+                    b.append(" |\n");
+                }
+            }
+        }
+    }
+
+    /** "method: how" for each benchmark method of {@code rs}, in order. */
+    private static String hows(List<Result> rs) {
+        Map<String, String> by = new LinkedHashMap<>();
+        for (Result r : rs) by.putIfAbsent(r.benchmark().substring(r.benchmark().lastIndexOf('.') + 1), r.how());
+        List<String> parts = new ArrayList<>();
+        by.forEach((m, h) -> parts.add("`" + m + "` " + h));
+        return String.join("; ", parts);
+    }
+
+    /** "first" for AskBench.first and AskBench.first1B (one metric, two models), else the method name. */
+    private static String metric(Result r) {
+        String method = r.benchmark().substring(r.benchmark().lastIndexOf('.') + 1);
+        return method.endsWith("1B") ? method.substring(0, method.length() - 2) : method;
+    }
+
+    private static Result ask(List<Result> rs, String tokens, int ratio) {
+        for (Result r : rs) if (r.param("tokens").equals(tokens) && r.param("ratio").equals(String.valueOf(ratio))) return r;
+        return null;
+    }
+
+    /** "mean ± error", or the mean alone where JMH gives no error (a single iteration). */
+    private static String meanCi(Result r) {
+        return Double.isNaN(r.error()) ? fmt(r.score()) : fmt(r.score()) + " ± " + fmt(r.error());
+    }
+
+    private static String unit(Result r) {
+        return r.unit().endsWith("/op") ? r.unit().substring(0, r.unit().length() - 3) : r.unit();
+    }
+
+    private static String renderFootprint(List<Map<String, Object>> fps, List<String> missing) {
+        if (fps.isEmpty() && missing.isEmpty()) return "";
+        StringBuilder b = new StringBuilder("\n## KV bytes and memory (Footprint)\n\n");
+        if (!missing.isEmpty()) b.append("Not run (no file): ").append(String.join(", ", missing)).append(".\n\n");
+        if (fps.isEmpty()) return b.toString();
+        Map<String, Object> first = fps.getFirst();
+        b.append("`io.sac4j.bench.Footprint`, one fresh JVM per model (JDK ").append(first.get("jdk")).append(", ")
+                .append(first.get("threads")).append(" threads, max heap ").append(bytes(first.get("maxHeap"))).append(").\n\n");
+        b.append("KV bytes per context: `CompressedContext.bytes` (anchors x layers x kvDim x 2 x 4 bytes: the CPU cache ")
+                .append("holds f32 keys and values). Full = ratio 1, the uncompressed context. On the bundled model every ")
+                .append("context is built, and the heap it really keeps is measured (heap after a full GC with the context ")
+                .append("held, minus after dropping it) and shown in brackets: a little more than `bytes()`, as the CPU ")
+                .append("cache pads each KV head's keys to a multiple of 16 rows. On the 1B model only 4,096 tokens at 15x is ")
+                .append("built (by the memory scenario below); building the other 11 would take ~6 minutes of encoder work ")
+                .append("for numbers that depend only on the anchor count, so their bytes are `Anchors.count(n, r)` x ")
+                .append("`CompressedContext.rowBytes` (the same formula; the built context has exactly that many anchors).\n");
+        int[] ratios = {1, 5, 15, 51};
+        for (Map<String, Object> fp : fps) {
+            String src = String.valueOf(fp.get("model"));
+            b.append("\n").append(modelName(src)).append(", kvDim ").append(fp.get("kvDim")).append(":\n\n");
+            b.append("| n (tokens) | full | 5x | 15x | 51x |\n|---:|---:|---:|---:|---:|\n");
+            List<?> kv = (List<?>) fp.get("kv");
+            for (int n : new int[]{512, 2048, 4096}) {
+                b.append("| ").append(n);
+                for (int ratio : ratios) {
+                    b.append(" | ");
+                    Map<?, ?> row = null;
+                    for (Object o : kv) {
+                        Map<?, ?> m = (Map<?, ?>) o;
+                        if (((Number) m.get("tokens")).intValue() == n && ((Number) m.get("ratio")).intValue() == ratio) row = m;
+                    }
+                    if (row == null) {
+                        b.append("n/a");
+                        continue;
+                    }
+                    b.append(bytes(row.get("bytes"))).append(" (").append(row.get("anchors")).append(" rows)");
+                    if (row.get("heapKept") != null) b.append(" [").append(bytes(row.get("heapKept"))).append("]");
+                }
+                b.append(" |\n");
+            }
+        }
+
+        b.append("\nMemory of \"compress a 4,096-token context at 15x and answer one question (at most 16 tokens)\": peaks ")
+                .append("from the JVM's start to the end of the answer, model loading included. Heap and buffer pools are ")
+                .append("sampled every 5 ms; the heap pools' own peaks are summed as an upper bound (each pool peaks at its ")
+                .append("own moment); \"heap after GC\" is the most heap in use right after any GC, the closest to live data. ")
+                .append("RSS is the process's VmHWM (JVM, code, heap, weights, everything). The CPU backend keeps ")
+                .append("activations and KV caches on the Java heap; weights are off-heap (the bundled model mapped from a ")
+                .append("file: the \"mapped\" pool; the 1B model's allocated with `Arena.allocate`, which this JDK does not ")
+                .append("count in the \"direct\" pool (checked below), so native allocations are read from Native Memory ")
+                .append("Tracking (`-XX:NativeMemoryTracking=summary`, category Other, with its peak)).\n\n");
+        b.append("| measure |");
+        for (Map<String, Object> fp : fps) b.append(" ").append(fp.get("model")).append(" |");
+        b.append("\n|---|");
+        b.append("---:|".repeat(fps.size())).append("\n");
+        row(b, fps, "load the model (s)", fp -> fmt(num(fp.get("loadSeconds"))));
+        row(b, fps, "compress 4,096 tokens at 15x (s)", fp -> fmt(num(sc(fp).get("compressSeconds"))));
+        row(b, fps, "answer (s, tokens)", fp -> fmt(num(sc(fp).get("answerSeconds"))) + ", " + sc(fp).get("answerTokens"));
+        row(b, fps, "weights (all tensors, off-heap)", fp -> bytes(fp.get("weightBytes")));
+        row(b, fps, "after load: heap used / native (NMT Other) / mapped / RSS", fp -> {
+            Map<?, ?> a = (Map<?, ?>) fp.get("afterLoad");
+            return bytes(a.get("heapUsed")) + " / " + bytes(a.get("nativeOther")) + " / " + bytes(a.get("mapped")) + " / " + bytes(a.get("rss"));
+        });
+        row(b, fps, "peak heap used (sampled)", fp -> bytes(peak(fp).get("heapUsedSampled")));
+        row(b, fps, "peak heap used (sum of pool peaks)", fp -> bytes(peak(fp).get("heapUsedPoolPeaks")));
+        row(b, fps, "peak heap after GC", fp -> bytes(peak(fp).get("heapAfterGc")));
+        row(b, fps, "peak heap committed", fp -> bytes(peak(fp).get("heapCommitted")));
+        row(b, fps, "peak non-heap (metaspace, code cache; pool peaks)", fp -> bytes(peak(fp).get("nonHeapUsedPoolPeaks")));
+        row(b, fps, "peak off-heap, native allocations (NMT Other)", fp -> bytes(peak(fp).get("nativeOther")));
+        row(b, fps, "peak off-heap, direct pool", fp -> bytes(peak(fp).get("direct")));
+        row(b, fps, "peak off-heap, mapped pool", fp -> bytes(peak(fp).get("mapped")));
+        row(b, fps, "peak RSS (VmHWM)", fp -> bytes(peak(fp).get("rss")));
+        row(b, fps, "KV of the compressed context (bytes() / heap kept)", fp -> bytes(sc(fp).get("kvBytes")) + " / " + bytes(sc(fp).get("contextHeapKept")));
+
+        Map<?, ?> acc = (Map<?, ?>) first.get("accounting");
+        if (acc != null) {
+            b.append("\nWhat the buffer pools count, checked by this run, not assumed: a ").append(bytes(acc.get("arenaAllocateBytes")))
+                    .append(" `Arena.allocate` grew the \"direct\" pool by ").append(bytes(acc.get("directPoolGrowth")))
+                    .append(" (").append(counted(acc, "arenaInDirectPool", "directPoolGrowth"))
+                    .append("); a ").append(bytes(acc.get("mapBytes"))).append(" `FileChannel.map(..., arena)` grew the \"mapped\" pool by ")
+                    .append(bytes(acc.get("mappedPoolGrowth"))).append(" (")
+                    .append(counted(acc, "mapInMappedPool", "mappedPoolGrowth")).append(").\n");
+        }
+        return b.toString();
+    }
+
+    private static String counted(Map<?, ?> acc, String ok, String growth) {
+        if (Boolean.TRUE.equals(acc.get(ok))) return "counted, and released on close";
+        return num(acc.get(growth)) == 0 ? "not counted" : "not exactly counted";
+    }
+
+    private static void row(StringBuilder b, List<Map<String, Object>> fps, String label,
+                            java.util.function.Function<Map<String, Object>, String> cell) {
+        b.append("| ").append(label).append(" |");
+        for (Map<String, Object> fp : fps) b.append(" ").append(cell.apply(fp)).append(" |");
+        b.append("\n");
+    }
+
+    private static Map<?, ?> sc(Map<String, Object> fp) {
+        return (Map<?, ?>) fp.get("scenario");
+    }
+
+    private static Map<?, ?> peak(Map<String, Object> fp) {
+        return (Map<?, ?>) sc(fp).get("peak");
+    }
+
+    private static double num(Object o) {
+        return o instanceof Number n ? n.doubleValue() : Double.NaN;
+    }
+
+    /**
+     * Bytes in binary units, 3 significant digits: 8.00 MiB, 20.0 KiB, 2.47 GiB; -1 = not measured (no /proc). A
+     * measured difference may be slightly negative (noise), and is shown so.
+     */
+    private static String bytes(Object o) {
+        if (!(o instanceof Number n) || n.longValue() == -1) return "n/a";
+        double v = n.doubleValue();
+        String[] units = {"B", "KiB", "MiB", "GiB", "TiB"};
+        int u = 0;
+        while (Math.abs(v) >= 1024 && u < units.length - 1) {
+            v /= 1024;
+            u++;
+        }
+        return u == 0 ? n.longValue() + " B" : String.format(Locale.ROOT, Math.abs(v) >= 100 ? "%.0f %s" : Math.abs(v) >= 10 ? "%.1f %s" : "%.2f %s", v, units[u]);
     }
 
     private static Result find(List<Result> results, String benchmark, String type) {
