@@ -97,6 +97,78 @@ public class ForwardBench {
         }
     }
 
+    /**
+     * The bundled model (aidreams260K: llama2.c F32, dim 64, 4 layers, vocab 512), the same work: a 512-token prompt
+     * in one call and single-token decode after it. Its calls take microseconds to milliseconds, so they are averaged.
+     */
+    @State(Scope.Benchmark)
+    public static class Bundled {
+        @Param("2")
+        public int threads;
+
+        @Param("512")
+        public int prompt;
+
+        @Param("64")
+        public int decode;
+
+        io.sac4j.load.Model model;
+        CpuBackend backend;
+        Llama llama;
+        int[] tokens, positions;
+        KvCache empty, prompted;
+        int position, token = 1;
+
+        @Setup(Level.Trial)
+        public void setup() {
+            model = io.sac4j.load.Model.bundled();
+            backend = new CpuBackend(threads);
+            llama = new Llama(model.config(), model.weights(), backend);
+            int vocab = model.config().vocabSize();
+            tokens = new int[prompt];
+            positions = new int[prompt];
+            for (int i = 0; i < prompt; i++) {
+                tokens[i] = 3 + (int) ((i * 7919L + 13) % (vocab - 3)); // 0..2 are llama2.c's special tokens
+                positions[i] = i;
+            }
+            empty = llama.newCache(prompt);
+            prompted = llama.newCache(prompt + decode);
+            llama.forward(tokens, positions, prompted, Mask.causal(), Logits.NONE);
+            position = prompt;
+        }
+
+        @TearDown(Level.Trial)
+        public void tearDown() {
+            backend.close();
+            model.close();
+        }
+    }
+
+    @Benchmark
+    @BenchmarkMode(Mode.AverageTime)
+    @OutputTimeUnit(TimeUnit.MILLISECONDS)
+    @Warmup(iterations = 3, time = 1)
+    @Measurement(iterations = 5, time = 1)
+    public float[] prefillBundled(Bundled b) {
+        b.empty.truncate(0);
+        return b.llama.forward(b.tokens, b.positions, b.empty, Mask.causal(), Logits.LAST);
+    }
+
+    @Benchmark
+    @BenchmarkMode(Mode.AverageTime)
+    @OutputTimeUnit(TimeUnit.MILLISECONDS)
+    @Warmup(iterations = 3, time = 1)
+    @Measurement(iterations = 5, time = 1)
+    public float[] decodeBundled(Bundled b) {
+        if (b.position == b.prompt + b.decode) {
+            b.prompted.truncate(b.prompt);
+            b.position = b.prompt;
+        }
+        float[] logits = b.llama.forward(new int[]{b.token}, new int[]{b.position++}, b.prompted, Mask.causal(), Logits.LAST);
+        b.token = 3 + (b.token * 31 + 7) % (b.model.config().vocabSize() - 3);
+        return logits;
+    }
+
     @Benchmark
     @BenchmarkMode(Mode.SingleShotTime)
     @OutputTimeUnit(TimeUnit.SECONDS)

@@ -154,6 +154,16 @@ public final class Report {
                 .append("does not offer. Decode reads every weight once per token, so it is bound by memory bandwidth: ")
                 .append("decode weight GB/s is bytes of weights x tok/s (attention over the 512-row cache and the other ops ")
                 .append("take the rest of the time).\n");
+        Result preB = first(results, "ForwardBench.prefillBundled"), decB = first(results, "ForwardBench.decodeBundled");
+        if (preB != null || decB != null) {
+            b.append("\nThe bundled model (aidreams260K: llama2.c, F32, dim 64, 4 layers, vocab 512), the same work:\n\n")
+                    .append("| model | prefill tok/s (mean) | best | decode tok/s (mean) | best |\n|---|---:|---:|---:|---:|\n");
+            double prompt = preB == null ? Double.NaN : Double.parseDouble(preB.param("prompt"));
+            b.append("| bundled | ").append(preB == null ? "" : fmt(prompt / seconds(preB, preB.score()))).append(" | ")
+                    .append(preB == null ? "" : fmt(prompt / seconds(preB, preB.best()))).append(" | ")
+                    .append(decB == null ? "" : fmt(1 / seconds(decB, decB.score()))).append(" | ")
+                    .append(decB == null ? "" : fmt(1 / seconds(decB, decB.best()))).append(" |\n");
+        }
         renderCompress(b, results);
         renderAsk(b, results);
         boolean header = false;
@@ -405,6 +415,11 @@ public final class Report {
             u++;
         }
         return u == 0 ? n.longValue() + " B" : String.format(Locale.ROOT, Math.abs(v) >= 100 ? "%.0f %s" : Math.abs(v) >= 10 ? "%.1f %s" : "%.2f %s", v, units[u]);
+    }
+
+    private static Result first(List<Result> results, String benchmark) {
+        for (Result r : results) if (r.benchmark().endsWith(benchmark)) return r;
+        return null;
     }
 
     private static Result find(List<Result> results, String benchmark, String type) {
