@@ -97,7 +97,8 @@ class CpuKernelsTest {
     /** rows x n x k: GEMV (rows 1), partial 4 x 4 tiles, widths off the vector length, several weight blocks. */
     private static final int[][] SHAPES = {
             {1, 1, 32}, {1, 7, 64}, {1, 37, 96}, {1, 301, 1024}, {2, 5, 32}, {3, 9, 160}, {5, 13, 64},
-            {17, 6, 96}, {4, 4, 32}, {9, 77, 1024}, {33, 129, 320}, {6, 10, 2080}, {1, 9, 4160}};
+            {17, 6, 96}, {4, 4, 32}, {9, 77, 1024}, {33, 129, 320}, {6, 10, 2080}, {1, 9, 4160},
+            {64, 5, 64}, {65, 7, 96}, {130, 9, 2080}}; // up to 64 rows: CpuMatmul.gemmFew for F32/BF16; above: gemm
     /** Extra widths (not multiples of 32) for the plain float types. */
     private static final int[][] ODD_SHAPES = {{1, 3, 1}, {1, 5, 17}, {1, 9, 100}, {3, 2, 15}, {6, 11, 33}, {7, 77, 1000}, {5, 7, 2061}};
 
