@@ -26,6 +26,8 @@ import java.util.concurrent.atomic.AtomicReference;
  * <li>More rows (prefill) is a GEMM, bound by FMA throughput: a 4 x 4 register tile (4 token rows x 4 weight rows)
  * over packed copies; each thread widens an L2-sized block of its weight rows to f32 once and runs every token
  * tile over it, so the widening costs nothing per token and one kernel serves every type.
+ * <li>A few rows (up to {@link #FEW_ROWS}) of F32/BF16 weights: the same tile on weights widened in registers, no
+ * block copy, which too few token tiles would not pay for.
  * </ul>
  * Work is split over output columns (weight rows) only, so a result never depends on the thread count.
  */
