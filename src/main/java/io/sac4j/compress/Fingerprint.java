@@ -58,11 +58,8 @@ public final class Fingerprint {
         }
 
         tensor(md, w.tokenEmbedding());
-        for (LlamaWeights.Layer l : w.layers()) {
-            for (Tensor t : new Tensor[]{l.attnNorm(), l.wq(), l.wk(), l.wv(), l.wo(), l.bq(), l.bk(), l.bv(),
-                    l.ffnNorm(), l.wGate(), l.wDown(), l.wUp()})
-                tensor(md, t);
-        }
+        for (LlamaWeights.Layer l : w.layers())
+            for (Tensor t : l.tensors()) tensor(md, t);
         tensor(md, w.finalNorm());
         tensor(md, w.output());
         return HexFormat.of().formatHex(md.digest());

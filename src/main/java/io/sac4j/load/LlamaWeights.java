@@ -20,6 +20,11 @@ public record LlamaWeights(Tensor tokenEmbedding, // (vocab, dim)
                         Tensor wDown,             // (dim, hidden)   w2
                         Tensor wUp) {             // (hidden, dim)   w3
 
+        /** Every tensor of the layer in declaration order, absent biases as null (what hashes and byte counts walk). */
+        public Tensor[] tensors() {
+            return new Tensor[]{attnNorm, wq, wk, wv, wo, bq, bk, bv, ffnNorm, wGate, wDown, wUp};
+        }
+
         /** The same layer with other q and v projections (the SAC encoder merges its LoRA into these). */
         public Layer withQv(Tensor q, Tensor v) {
             return new Layer(attnNorm, q, wk, v, wo, bq, bk, bv, ffnNorm, wGate, wDown, wUp);

@@ -22,12 +22,12 @@ import java.lang.management.ManagementFactory;
 import java.lang.management.MemoryPoolMXBean;
 import java.lang.management.MemoryType;
 import java.lang.management.MemoryUsage;
-import java.lang.reflect.RecordComponent;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
@@ -286,13 +286,12 @@ public final class Footprint {
     }
 
     /** Bytes of all weight tensors, each once (a tied output head is the embedding table). */
-    static long weightBytes(LlamaWeights w) throws ReflectiveOperationException {
+    static long weightBytes(LlamaWeights w) {
         Set<Tensor> seen = Collections.newSetFromMap(new IdentityHashMap<>());
-        List<Object> all = new ArrayList<>(List.of(w.tokenEmbedding(), w.finalNorm(), w.output()));
-        for (LlamaWeights.Layer l : w.layers())
-            for (RecordComponent rc : LlamaWeights.Layer.class.getRecordComponents()) all.add(rc.getAccessor().invoke(l));
+        List<Tensor> all = new ArrayList<>(List.of(w.tokenEmbedding(), w.finalNorm(), w.output()));
+        for (LlamaWeights.Layer l : w.layers()) all.addAll(Arrays.asList(l.tensors()));
         long sum = 0;
-        for (Object o : all) if (o instanceof Tensor t && seen.add(t)) sum += t.data().byteSize();
+        for (Tensor t : all) if (t != null && seen.add(t)) sum += t.data().byteSize();
         return sum;
     }
 
