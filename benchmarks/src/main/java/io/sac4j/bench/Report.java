@@ -154,7 +154,7 @@ public final class Report {
                 .append("does not offer. Decode reads every weight once per token, so it is bound by memory bandwidth: ")
                 .append("decode weight GB/s is bytes of weights x tok/s (attention over the 512-row cache and the other ops ")
                 .append("take the rest of the time).\n");
-        Result preB = first(results, "ForwardBench.prefillBundled"), decB = first(results, "ForwardBench.decodeBundled");
+        Result preB = find(results, "ForwardBench.prefillBundled", null), decB = find(results, "ForwardBench.decodeBundled", null);
         if (preB != null || decB != null) {
             b.append("\nThe bundled model (aidreams260K: llama2.c, F32, dim 64, 4 layers, vocab 512), the same work:\n\n")
                     .append("| model | prefill tok/s (mean) | best | decode tok/s (mean) | best |\n|---|---:|---:|---:|---:|\n");
@@ -417,13 +417,9 @@ public final class Report {
         return u == 0 ? n.longValue() + " B" : String.format(Locale.ROOT, Math.abs(v) >= 100 ? "%.0f %s" : Math.abs(v) >= 10 ? "%.1f %s" : "%.2f %s", v, units[u]);
     }
 
-    private static Result first(List<Result> results, String benchmark) {
-        for (Result r : results) if (r.benchmark().endsWith(benchmark)) return r;
-        return null;
-    }
-
+    /** The result of that benchmark with that type parameter (any, for a null type). */
     private static Result find(List<Result> results, String benchmark, String type) {
-        for (Result r : results) if (r.benchmark().endsWith(benchmark) && r.param("type").equals(type)) return r;
+        for (Result r : results) if (r.benchmark().endsWith(benchmark) && (type == null || r.param("type").equals(type))) return r;
         return null;
     }
 
