@@ -15,5 +15,5 @@ echo "== kernels on the CPU emulator (quick sizes)"
 [[ "${1:-}" == "--native-only" ]] && exit 0
 echo "== Java CUDA backend on the fake driver (@Tag gpu tests, emulator sizes)"
 LD_LIBRARY_PATH="$PWD/$build/fake${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
-  mvn -B -q -o test -Dgroups=gpu -Dtest='io.sac4j.forward.cuda.*Test' -Dsurefire.failIfNoSpecifiedTests=false
-grep -h "Tests run" target/surefire-reports/io.sac4j.forward.cuda.Cuda{Kernels,Llama}Test.txt
+  mvn -B -q -o test -Dgroups=gpu -Dtest='io.sac4j.forward.cuda.*Test,io.sac4j.cli.CudaCliTest' -Dsurefire.failIfNoSpecifiedTests=false
+grep -h "Tests run" target/surefire-reports/io.sac4j.{forward.cuda.Cuda{Kernels,Llama},cli.CudaCli}Test.txt
