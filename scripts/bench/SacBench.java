@@ -15,8 +15,11 @@
 // Prints one JSON object on stdout. A single-file program, run against the CLI jar:
 //
 //   java --add-modules=jdk.incubator.vector --enable-native-access=ALL-UNNAMED -cp target/sac4j-cli.jar \
-//        scripts/bench/SacBench.java MODEL [--threads 2] [--prompt 512] [--decode 64] [--reps 3] [--warmup 1]
-//        [--greedy K] [--sac-context N [--compress-ratio 15] [--ask-ratios 1,5,15,51] [--question 16]]
+//        scripts/bench/SacBench.java MODEL [--device cpu|cuda] [--threads 2] [--prompt 512] [--decode 64] [--reps 3]
+//        [--warmup 1] [--greedy K] [--sac-context N [--compress-ratio 15] [--ask-ratios 1,5,15,51] [--question 16]]
+// --device cuda measures the CUDA backend (scripts/gpu/run_all.sh runs it compiled, as the GPU machine's small
+// Java runtime cannot compile sources); the timings then include copying each step's logits to the host, which
+// every caller of the library pays too.
 //
 // (benchmarks/ has the JMH suite; this only exists so that every engine reads the same file.)
 import io.sac4j.compress.Answer;
@@ -27,7 +30,8 @@ import io.sac4j.forward.KvCache;
 import io.sac4j.forward.Llama;
 import io.sac4j.forward.Logits;
 import io.sac4j.forward.Mask;
-import io.sac4j.forward.cpu.CpuBackend;
+import io.sac4j.forward.Backend;
+import io.sac4j.forward.Backends;
 import io.sac4j.load.Model;
 import io.sac4j.load.ModelConfig;
 
@@ -42,12 +46,13 @@ import java.util.stream.Collectors;
 
 public class SacBench {
     public static void main(String[] args) {
-        String model = null;
+        String model = null, device = "cpu";
         int threads = 2, prompt = 512, decode = 64, reps = 3, warmup = 1, greedyChecks = 0;
         int sacContext = 0, compressRatio = 15, question = 16;
         int[] askRatios = {1, 5, 15, 51};
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
+                case "--device" -> device = args[++i];
                 case "--threads" -> threads = Integer.parseInt(args[++i]);
                 case "--prompt" -> prompt = Integer.parseInt(args[++i]);
                 case "--decode" -> decode = Integer.parseInt(args[++i]);
@@ -69,10 +74,10 @@ public class SacBench {
         }
         if (model == null) throw new IllegalArgumentException("usage: SacBench MODEL [--threads N] [--prompt P] [--decode D] [--reps R]");
         if (reps < 1 || warmup < 0) throw new IllegalArgumentException("--reps must be >= 1 and --warmup >= 0");
-        try (Model m = Model.open(Path.of(model), null); CpuBackend backend = new CpuBackend(threads)) {
+        try (Model m = Model.open(Path.of(model), null); Backend backend = Backends.create(device, threads)) {
             if (sacContext > 0) {
                 if (question < 1) throw new IllegalArgumentException("--question must be >= 1");
-                sacWork(model, m, backend, sacContext, compressRatio, askRatios, question, reps, warmup);
+                sacWork(model, m, backend, threads, sacContext, compressRatio, askRatios, question, reps, warmup);
                 return;
             }
             Llama llama = new Llama(m, backend);
@@ -121,7 +126,7 @@ public class SacBench {
     }
 
     /** The SAC work (see the header): compress tokens/s, then the ask latency of each ratio. */
-    private static void sacWork(String file, Model m, CpuBackend backend, int n, int compressRatio, int[] askRatios,
+    private static void sacWork(String file, Model m, Backend backend, int threads, int n, int compressRatio, int[] askRatios,
                                 int question, int reps, int warmup) {
         ModelConfig c = m.config();
         int vocab = c.vocabSize();
@@ -169,7 +174,7 @@ public class SacBench {
                         + "\"compress_tokens_per_second\":%s,\"ask_seconds\":%s,\"ask_ms\":%s,\"ask_rows\":%s,"
                         + "\"ask_greedy\":%s}%n",
                 jsonString(file), m.weights().layers()[0].wq().type(), backend.name(), Runtime.version(),
-                backend.threads(), n, question, ids[0], reps, compressRatio, compress,
+                threads, n, question, ids[0], reps, compressRatio, compress,
                 compress.isEmpty() ? "null" : String.format(Locale.ROOT, "%.6f", n / median(compress)),
                 jsonMap(ask, List::toString), jsonMap(ask, t -> String.format(Locale.ROOT, "%.6f", 1e3 * median(t))),
                 jsonMap(rows, String::valueOf), jsonMap(greedy, String::valueOf));

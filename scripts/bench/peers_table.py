@@ -3,7 +3,8 @@
 and sac4j's speed divided by that engine's (above 1: sac4j is faster), with the machine, threads and versions;
 then the SAC work (compress tokens/s, ask latency over the full and the compressed contexts) the same way.
 
-usage: peers_table.py RESULTS.jsonl OUT.md [key=value ...]   (the key=values describe the machine and the run)
+usage: peers_table.py RESULTS.jsonl OUT.md [key=value ...]   (the key=values describe the machine and the run;
+       title=... and machine=... replace the heading and the machine line; an empty machine= leaves it out)
 """
 import json
 import statistics
@@ -225,10 +226,16 @@ def main():
         elif r["label"] == "pytorch":
             versions["pytorch"] = f"PyTorch {r.get('version', '?')} (BLAS {info.get('blas', '?')})"
 
-    lines = [f"# Peer comparison: {info.get('shape', '?')}-shaped random model, {info.get('threads', '?')} threads", ""]
-    lines.append(f"Machine: {info.get('cpu', '?')}, {info.get('cores', '?')} cores, {info.get('memory', '?')}; "
-                 f"{info.get('date', '?')}; load average {info.get('load_before', '?')} before, "
-                 f"{info.get('load_after', '?')} after.")
+    # title= and machine= replace the CPU run's heading and machine line (scripts/gpu/run_all.sh's GPU tables)
+    title = info.get("title", f"# Peer comparison: {info.get('shape', '?')}-shaped random model, "
+                              f"{info.get('threads', '?')} threads")
+    lines = [title, ""]
+    if "machine" not in info:
+        lines.append(f"Machine: {info.get('cpu', '?')}, {info.get('cores', '?')} cores, {info.get('memory', '?')}; "
+                     f"{info.get('date', '?')}; load average {info.get('load_before', '?')} before, "
+                     f"{info.get('load_after', '?')} after.")
+    elif info["machine"]:
+        lines.append(info["machine"])
     lines.append("Engines: " + "; ".join(versions[k] for k in ("sac4j", "llama.cpp", "pytorch") if k in versions) + ".")
     if "forward_seconds" in info or "sac_seconds" in info:
         lines.append(f"Runtime: {minutes(info, 'forward_seconds')} for the forward pass comparison, "

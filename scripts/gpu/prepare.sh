@@ -5,6 +5,7 @@
 #   target/classes        main classes and the fatbin (the pom's "cuda" profile runs nvcc)
 #   target/test-classes   the @Tag("gpu") tests
 #   target/gpu-bin/       native/test/check_kernels.cu built here (fallback if nvcc fails there)
+#   target/gpu-bench/     scripts/bench/SacBench.java compiled (the e2e stage; the small runtime has no compiler)
 #   target/gpu-lib/       runtime jars (JavaCPP + CUDA presets + commons-cli, from ~/.m2 via
 #                         dependency:copy-dependencies) and junit-platform-console-standalone (the test runner;
 #                         not a project dependency: fetched with dependency:copy)
@@ -18,7 +19,7 @@ mvn -B -q -o test-compile
 fatbin=target/classes/io/sac4j/cuda/sac4j_kernels.fatbin
 [[ -f $fatbin ]] || { echo "no $fatbin: nvcc must be installed here (the pom's cuda profile builds it)" >&2; exit 1; }
 
-rm -rf target/gpu-lib target/gpu target/gpu-bin
+rm -rf target/gpu-lib target/gpu target/gpu-bin target/gpu-bench
 # offline when ~/.m2 has everything, else from Maven Central
 mvn_dep() { mvn -B -q -o "$@" >/dev/null 2>&1 || mvn -B -q "$@"; }
 mvn_dep $DEP:copy-dependencies -DincludeScope=runtime -DoutputDirectory=target/gpu-lib
@@ -28,9 +29,10 @@ scripts/gpu/make_jre.sh
 cmake -S cmake -B target/cuda-build -DSAC_FATBIN="$PWD/$fatbin" -DSAC_CHECK_ARCH= >/dev/null
 cmake --build target/cuda-build --target check_kernels_gpu
 mkdir -p target/gpu-bin && cp target/cuda-build/check_kernels_gpu target/gpu-bin/
+"${JAVA_HOME_25:-/usr/lib/jvm/temurin-25-jdk-amd64}/bin/javac" -d target/gpu-bench -cp target/classes scripts/bench/SacBench.java
 
 mkdir -p target/gpu
-tar -cf - jre target/classes target/test-classes target/gpu-lib target/gpu-bin | xz -6 -T0 > target/gpu/kit.tar.xz
+tar -cf - jre target/classes target/test-classes target/gpu-lib target/gpu-bin target/gpu-bench | xz -6 -T0 > target/gpu/kit.tar.xz
 kit=$(du -m target/gpu/kit.tar.xz | cut -f1)
 tree=$(git ls-files -co --exclude-standard -z | du -cm --files0-from=- 2>/dev/null | tail -1 | cut -f1)
 echo "target/gpu/kit.tar.xz: ${kit} MB; working tree that travels: ${tree} MB (limit 64 MiB together)"

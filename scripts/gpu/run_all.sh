@@ -9,14 +9,21 @@
 #   env       GPU, driver and toolkit versions; where libcudart.so.13 and libcublas.so.13 are (-> LD_LIBRARY_PATH)
 #   java      every test of io.sac4j.forward.cuda with the JUnit console launcher: the @Tag("gpu") ones compare
 #             each op and whole forward passes with the CPU backend at full sizes
-#   native    native/test/check_kernels.cu (every kernel vs a double-precision C++ reference), built here with nvcc
+#   native    native/test/check_kernels.cu (every kernel vs a double-precision C++ reference), prebuilt (nvcc here
+#             only when the prebuilt one cannot run on this GPU)
 #   sanitize  compute-sanitizer memcheck (+ leak check) and racecheck on the kernel checks, memcheck on the Java
 #             kernel tests (small sizes)
 #   torch     scripts/gpu/torch_ref.py check: attention vs SDPA / FlexAttention, gather vs torch.index_select
+#   e2e       the product against the PyTorch reference pipeline on this GPU, both on one random Llama-3.2-1B-shaped
+#             BF16 model written here by `sac synth`: SAC compress tokens/s and ask latency (first answer token,
+#             context full or compressed at 5x/15x/51x) at n = 2048 and 8192, and prefill/decode tokens/s
+#             (scripts/bench/SacBench.java --device cuda vs scripts/bench/torch_bench.py --device cuda, which first
+#             checks its GPU code against scripts/reference/ref_sac.py on a tiny model)
 #   bench     scripts/gpu/torch_ref.py bench: attention TFLOP/s at 4k/16k/64k vs FlexAttention and SDPA,
 #             gather GB/s vs a device-to-device copy
 # Everything goes to $OUT (at most 8 files come back): RESULTS-GPU.md (summary and tables: copy it over
-# benchmarks/RESULTS-GPU.md), run_all.log, java.log, native.log, sanitizer.log, torch_ref.log, torch_ref.json.
+# benchmarks/RESULTS-GPU.md), run_all.log, java.log, native.log, sanitizer.log, torch_ref.log, torch_ref.json,
+# e2e.jsonl.
 # Usage: bash scripts/gpu/run_all.sh [stage...]      (default: all stages, in the order above)
 set -uo pipefail
 SELF=$(readlink -f "$0")
@@ -32,7 +39,7 @@ if [[ ${1:-} == --inner ]]; then INNER=$2; shift 2; fi   # one stage in a child 
 T0=$(date +%s)
 BUDGET=${SAC_GPU_BUDGET:-570}   # seconds for the whole run
 STAGES=("$@")
-[[ ${#STAGES[@]} -eq 0 ]] && STAGES=(env java native sanitize torch bench)
+[[ ${#STAGES[@]} -eq 0 ]] && STAGES=(env java native sanitize torch e2e bench)
 declare -A STATUS SECONDS_TAKEN
 
 left() { echo $(( BUDGET - ($(date +%s) - T0) )); }
@@ -68,7 +75,7 @@ write_results() {
     echo
     echo "| stage | result | seconds |"
     echo "|---|---|---|"
-    for s in env java native sanitize torch bench; do
+    for s in env java native sanitize torch e2e bench; do
       [[ -n ${STATUS[$s]:-} ]] && echo "| $s | ${STATUS[$s]} | ${SECONDS_TAKEN[$s]:-} |"
     done
     echo
@@ -94,6 +101,10 @@ write_results() {
       echo "## Against PyTorch; benchmarks"
       cat "$WORK/torch_ref.md"
     fi
+    if [[ -f $WORK/e2e.md ]]; then
+      echo
+      cat "$WORK/e2e.md"
+    fi
   } > "$OUT/RESULTS-GPU.md"
 }
 
@@ -106,9 +117,9 @@ stage_env() {
   } | tee "$WORK/env.txt"
 }
 
-# The kit: jre/, target/classes (+ fatbin), target/test-classes, target/gpu-lib, target/gpu-bin
+# The kit: jre/, target/classes (+ fatbin), target/test-classes, target/gpu-lib, target/gpu-bin, target/gpu-bench
 unpack() {
-  [[ -x jre/bin/java && -d target/gpu-lib ]] && return 0
+  [[ -x jre/bin/java && -d target/gpu-lib && -d target/gpu-bench ]] && return 0
   [[ -f target/gpu/kit.tar.xz ]] || { echo "target/gpu/kit.tar.xz is missing: run scripts/gpu/prepare.sh and carry target/gpu" >&2; return 1; }
   if command -v xz >/dev/null; then tar -xJf target/gpu/kit.tar.xz
   else python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(".", filter="tar")' target/gpu/kit.tar.xz; fi
@@ -142,24 +153,26 @@ if [[ -z $INNER ]]; then
 fi
 JAVA=$ROOT/jre/bin/java
 CONSOLE=$(ls target/gpu-lib/junit-platform-console-standalone-*.jar)
-CP="target/test-classes:target/classes:$(ls target/gpu-lib/*.jar | grep -v console-standalone | paste -sd:)"
+CP="target/test-classes:target/classes:target/gpu-bench:$(ls target/gpu-lib/*.jar | grep -v console-standalone | paste -sd:)"
 JVM=(--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xss8m -Xmx48g -Dsac.gpu.required=true)
 RUNNER=(-jar "$CONSOLE" execute --class-path "$CP" --disable-banner --disable-ansi-colors)
 ARCH=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d ' .')
 CHECK=target/gpu-bin/check_kernels_gpu
 
 stage_java() {
-  "$JAVA" "${JVM[@]}" "${RUNNER[@]}" --details tree --select-package io.sac4j.forward.cuda 2>&1 | tee "$OUT/java.log"
+  "$JAVA" "${JVM[@]}" "${RUNNER[@]}" --details tree --select-package io.sac4j.forward.cuda \
+    --select-class io.sac4j.cli.CudaCliTest 2>&1 | tee "$OUT/java.log"
   return "${PIPESTATUS[0]}"
 }
 
+# The prebuilt checks (sm_80 and sm_90 code) save the minute nvcc takes here; this GPU builds its own only when
+# they cannot run on it (another architecture).
 stage_native() {
   {
-    if cmake -S cmake -B /tmp/sac4j-cb -DSAC_FATBIN=/tmp/sac4j-cb/unused.fatbin -DSAC_CHECK_ARCH="${ARCH:-90}" >/dev/null \
-       && cmake --build /tmp/sac4j-cb --target check_kernels_gpu; then
-      CHECK=/tmp/sac4j-cb/check_kernels_gpu
-    else
-      echo "building the checks here failed; using the prebuilt $CHECK"
+    if ! "$CHECK" --quick add >/dev/null 2>&1; then   # a dozen small cases: does it run here at all?
+      echo "the prebuilt $CHECK does not run on this GPU (sm_$ARCH): building the checks here"
+      cmake -S cmake -B /tmp/sac4j-cb -DSAC_FATBIN=/tmp/sac4j-cb/unused.fatbin -DSAC_CHECK_ARCH="${ARCH:-90}" >/dev/null \
+        && cmake --build /tmp/sac4j-cb --target check_kernels_gpu && CHECK=/tmp/sac4j-cb/check_kernels_gpu
     fi
     "$CHECK"
   } 2>&1 | tee "$OUT/native.log"
@@ -184,6 +197,70 @@ stage_sanitize() {
   return $rc
 }
 
+# One engine's JSON line (stdin) into $OUT/e2e.jsonl, with peers_table.py's label and file; a failure is a line too.
+e2e_record() { # e2e_record LABEL FILE WORK: stdin = the engine's output
+  python3 -c 'import json, sys
+lines = [l for l in sys.stdin.read().splitlines() if l.startswith("{")]
+d = json.loads(lines[-1]) if lines else {"failed": True}
+d.update(label=sys.argv[1], file=sys.argv[2]); d.setdefault("work", sys.argv[3])
+print(json.dumps(d))' "$@" >> "$OUT/e2e.jsonl"
+}
+
+# SAC_E2E_DRY=1 shrinks it to a dry run of the plumbing on a machine without a GPU: the tiny shape, one rep, torch
+# on the CPU, sac4j on the fake libcuda of scripts/gpu/emu_check.sh (put its folder on LD_LIBRARY_PATH).
+stage_e2e() {
+  local shape=llama-3.2-1b sizes="2048 8192" tdev=cuda reps=3 fwd=(--prompt 512 --decode 64 --greedy 8)
+  [[ ${SAC_E2E_DRY:-} == 1 ]] && { shape=tiny sizes=600 tdev=cpu reps=1 fwd=(--prompt 32 --decode 4 --greedy 2); }
+  local dir=/tmp/sac4j-e2e att=sdpa n rc=0
+  local m=$dir/$shape-bf16 tiny=$dir/tiny-f32
+  [[ $tdev == cpu ]] && att=manual
+  mkdir -p "$dir"; rm -f "$OUT/e2e.jsonl" "$WORK"/e2e*.md
+  for spec in "$tiny tiny f32" "$m $shape bf16"; do
+    set -- $spec
+    [[ -d $1 ]] || "$JAVA" "${JVM[@]}" -cp "$CP" io.sac4j.cli.Main synth --shape "$2" --dtype "$3" -o "$1" --quiet || return 1
+  done
+  local bench=("$JAVA" "${JVM[@]}" -cp "$CP" SacBench "$m" --device cuda --reps $reps)
+  # The peer's own GPU code (f32) against the float64 reference first; SDPA when this torch has it, else explicit.
+  local check=(python3 scripts/bench/torch_bench.py "$tiny" --device "$tdev" --check --sac-context 600 --reps 1 --ask-ratios 1,15)
+  if ! "${check[@]}" --attention $att; then
+    [[ $att == manual ]] && return 1
+    echo "SDPA failed in this torch: the peer uses the explicit softmax(QK^T)V"
+    att=manual
+    "${check[@]}" --attention manual || return 1
+  fi
+  local torch=(python3 scripts/bench/torch_bench.py "$m" --device "$tdev" --dtype bf16 --attention "$att" --reps $reps)
+  for n in $sizes; do
+    "${bench[@]}" --sac-context $n | tee /dev/stderr | e2e_record sac4j "$m" sac
+    "${torch[@]}" --sac-context $n | tee /dev/stderr | e2e_record pytorch "$m" sac
+    python3 - "$n" "$OUT/e2e.jsonl" "$WORK/e2e-$n.jsonl" <<'PY'
+import json, sys
+n = int(sys.argv[1])
+with open(sys.argv[2]) as src, open(sys.argv[3], "w") as out:
+    for line in src:
+        d = json.loads(line)
+        if d.get("work") == "sac" and d.get("context_tokens", n) == n:
+            out.write(line)
+PY
+  done
+  "${bench[@]}" "${fwd[@]}" | tee /dev/stderr | e2e_record sac4j "$m" forward
+  "${torch[@]}" "${fwd[@]}" | tee /dev/stderr | e2e_record pytorch "$m" forward
+  grep '"work": "forward"' "$OUT/e2e.jsonl" > "$WORK/e2e-forward.jsonl"
+  local gpu; gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
+  local info=(blas=cuBLAS warmup=1 seed=0)
+  # peers_table.py's own section headings give way to these titles
+  table() { # table JSONL TITLE MACHINE
+    python3 scripts/bench/peers_table.py "$1" "$WORK/e2e-part.md" "${info[@]}" title="$2" machine="$3" &&
+      { grep -vE '^## (Forward pass|SAC work): ' "$WORK/e2e-part.md"; echo; } >> "$WORK/e2e.md"
+  }
+  table "$WORK/e2e-forward.jsonl" "## End to end: sac4j's CUDA backend vs the PyTorch reference pipeline, $shape-shaped random BF16 model" \
+    "Machine: ${gpu:-no GPU (a dry run)}; $(date -u +%Y-%m-%d). PyTorch is scripts/bench/torch_bench.py --device $tdev ($att attention); forward pass first, then the SAC work at each n." || rc=1
+  for n in $sizes; do
+    table "$WORK/e2e-$n.jsonl" "### SAC work at n = $n" "" || rc=1
+  done
+  if grep -q '"failed": true' "$OUT/e2e.jsonl"; then return 1; fi
+  return $rc
+}
+
 stage_bench() {
   python3 scripts/gpu/torch_ref.py bench --json "$OUT/torch_ref.json" --md "$WORK/torch_bench.md" 2>&1 | tee -a "$OUT/torch_ref.log"
   local rc=${PIPESTATUS[0]}
@@ -200,8 +277,9 @@ for s in "${STAGES[@]}"; do
     native) run_stage native 120 ;;
     sanitize) run_stage sanitize 120 ;;
     torch) run_stage torch 90 ;;
+    e2e) run_stage e2e 150 ;;
     bench) run_stage bench 200 ;;
-    *) echo "unknown stage $s (env java native torch sanitize bench)"; exit 2 ;;
+    *) echo "unknown stage $s (env java native sanitize torch e2e bench)"; exit 2 ;;
   esac
 done
 write_results
