@@ -3,8 +3,7 @@
 and sac4j's speed divided by that engine's (above 1: sac4j is faster), with the machine, threads and versions;
 then the SAC work (compress tokens/s, ask latency over the full and the compressed contexts) the same way.
 
-usage: peers_table.py RESULTS.jsonl OUT.md [key=value ...]   (the key=values describe the machine and the run;
-       title=... and machine=... replace the heading and the machine line; an empty machine= leaves it out)
+usage: peers_table.py RESULTS.jsonl OUT.md [key=value ...]   (the key=values describe the machine and the run)
 """
 import json
 import statistics
@@ -207,12 +206,8 @@ def pool_rounds(runs):
     return [merged[k] for k in order]
 
 
-def main():
-    src, out = sys.argv[1], sys.argv[2]
-    info = dict(a.split("=", 1) for a in sys.argv[3:])
-    runs = pool_rounds([json.loads(line) for line in open(src) if line.strip()])
-    forward = [r for r in runs if r.get("work", "forward") != "sac"]
-    sac = [r for r in runs if r.get("work") == "sac"]
+def engines(runs, info):
+    """The 'Engines: ...' line: each engine's version and build, from its runs."""
     versions = {}
     for r in runs:
         if r.get("failed"):
@@ -225,18 +220,20 @@ def main():
                                      f"{r.get('via', '?')} ({r.get('build', '?')} binaries)")
         elif r["label"] == "pytorch":
             versions["pytorch"] = f"PyTorch {r.get('version', '?')} (BLAS {info.get('blas', '?')})"
+    return "Engines: " + "; ".join(versions[k] for k in ("sac4j", "llama.cpp", "pytorch") if k in versions) + "."
 
-    # title= and machine= replace the CPU run's heading and machine line (scripts/gpu/run_all.sh's GPU tables)
-    title = info.get("title", f"# Peer comparison: {info.get('shape', '?')}-shaped random model, "
-                              f"{info.get('threads', '?')} threads")
-    lines = [title, ""]
-    if "machine" not in info:
-        lines.append(f"Machine: {info.get('cpu', '?')}, {info.get('cores', '?')} cores, {info.get('memory', '?')}; "
-                     f"{info.get('date', '?')}; load average {info.get('load_before', '?')} before, "
-                     f"{info.get('load_after', '?')} after.")
-    elif info["machine"]:
-        lines.append(info["machine"])
-    lines.append("Engines: " + "; ".join(versions[k] for k in ("sac4j", "llama.cpp", "pytorch") if k in versions) + ".")
+
+def main():
+    src, out = sys.argv[1], sys.argv[2]
+    info = dict(a.split("=", 1) for a in sys.argv[3:])
+    runs = pool_rounds([json.loads(line) for line in open(src) if line.strip()])
+    forward = [r for r in runs if r.get("work", "forward") != "sac"]
+    sac = [r for r in runs if r.get("work") == "sac"]
+    lines = [f"# Peer comparison: {info.get('shape', '?')}-shaped random model, {info.get('threads', '?')} threads", ""]
+    lines.append(f"Machine: {info.get('cpu', '?')}, {info.get('cores', '?')} cores, {info.get('memory', '?')}; "
+                 f"{info.get('date', '?')}; load average {info.get('load_before', '?')} before, "
+                 f"{info.get('load_after', '?')} after.")
+    lines.append(engines(runs, info))
     if "forward_seconds" in info or "sac_seconds" in info:
         lines.append(f"Runtime: {minutes(info, 'forward_seconds')} for the forward pass comparison, "
                      f"{minutes(info, 'sac_seconds')} for the SAC work (each including the writing of "

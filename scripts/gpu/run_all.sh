@@ -211,7 +211,7 @@ print(json.dumps(d))' "$@" >> "$OUT/e2e.jsonl"
 stage_e2e() {
   local shape=llama-3.2-1b sizes="2048 8192" tdev=cuda reps=3 fwd=(--prompt 512 --decode 64 --greedy 8)
   [[ ${SAC_E2E_DRY:-} == 1 ]] && { shape=tiny sizes=600 tdev=cpu reps=1 fwd=(--prompt 32 --decode 4 --greedy 2); }
-  local dir=/tmp/sac4j-e2e att=sdpa n rc=0
+  local dir=/tmp/sac4j-e2e att=sdpa n
   local m=$dir/$shape-bf16 tiny=$dir/tiny-f32
   [[ $tdev == cpu ]] && att=manual
   mkdir -p "$dir"; rm -f "$OUT/e2e.jsonl" "$WORK"/e2e*.md
@@ -229,36 +229,26 @@ stage_e2e() {
     "${check[@]}" --attention manual || return 1
   fi
   local torch=(python3 scripts/bench/torch_bench.py "$m" --device "$tdev" --dtype bf16 --attention "$att" --reps $reps)
-  for n in $sizes; do
-    "${bench[@]}" --sac-context $n | tee /dev/stderr | e2e_record sac4j "$m" sac
-    "${torch[@]}" --sac-context $n | tee /dev/stderr | e2e_record pytorch "$m" sac
-    python3 - "$n" "$OUT/e2e.jsonl" "$WORK/e2e-$n.jsonl" <<'PY'
-import json, sys
-n = int(sys.argv[1])
-with open(sys.argv[2]) as src, open(sys.argv[3], "w") as out:
-    for line in src:
-        d = json.loads(line)
-        if d.get("work") == "sac" and d.get("context_tokens", n) == n:
-            out.write(line)
-PY
-  done
-  "${bench[@]}" "${fwd[@]}" | tee /dev/stderr | e2e_record sac4j "$m" forward
-  "${torch[@]}" "${fwd[@]}" | tee /dev/stderr | e2e_record pytorch "$m" forward
-  grep '"work": "forward"' "$OUT/e2e.jsonl" > "$WORK/e2e-forward.jsonl"
   local gpu; gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
-  local info=(blas=cuBLAS warmup=1 seed=0)
-  # peers_table.py's own section headings give way to these titles
-  table() { # table JSONL TITLE MACHINE
-    python3 scripts/bench/peers_table.py "$1" "$WORK/e2e-part.md" "${info[@]}" title="$2" machine="$3" &&
-      { grep -vE '^## (Forward pass|SAC work): ' "$WORK/e2e-part.md"; echo; } >> "$WORK/e2e.md"
+  local title="## End to end: sac4j's CUDA backend vs the PyTorch reference pipeline, $shape-shaped random BF16 model"
+  local machine="Machine: ${gpu:-no GPU (a dry run)}; $(date -u +%Y-%m-%d). PyTorch is scripts/bench/torch_bench.py --device $tdev ($att attention)."
+  # each engine run adds its line, then the tables are made again: a stage cut short still reports what it measured
+  one() { # one LABEL WORK COMMAND...
+    local label=$1 work=$2; shift 2
+    "$@" | tee /dev/stderr | e2e_record "$label" "$m" "$work"
+    python3 scripts/gpu/e2e_table.py "$OUT/e2e.jsonl" "$WORK/e2e.md" "$title" "$machine"
   }
-  table "$WORK/e2e-forward.jsonl" "## End to end: sac4j's CUDA backend vs the PyTorch reference pipeline, $shape-shaped random BF16 model" \
-    "Machine: ${gpu:-no GPU (a dry run)}; $(date -u +%Y-%m-%d). PyTorch is scripts/bench/torch_bench.py --device $tdev ($att attention); forward pass first, then the SAC work at each n." || rc=1
-  for n in $sizes; do
-    table "$WORK/e2e-$n.jsonl" "### SAC work at n = $n" "" || rc=1
+  local first=${sizes%% *} rest=${sizes#* }
+  [[ $rest == "$sizes" ]] && rest=
+  one sac4j sac "${bench[@]}" --sac-context "$first"
+  one pytorch sac "${torch[@]}" --sac-context "$first"
+  one sac4j forward "${bench[@]}" "${fwd[@]}"
+  one pytorch forward "${torch[@]}" "${fwd[@]}"
+  for n in $rest; do
+    one sac4j sac "${bench[@]}" --sac-context "$n"
+    one pytorch sac "${torch[@]}" --sac-context "$n"
   done
-  if grep -q '"failed": true' "$OUT/e2e.jsonl"; then return 1; fi
-  return $rc
+  ! grep -q '"failed": true' "$OUT/e2e.jsonl"
 }
 
 stage_bench() {
