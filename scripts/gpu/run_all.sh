@@ -4,8 +4,9 @@
 # target/gpu/kit.tar.xz holds a Java 25 runtime, the compiled classes with the fatbin, the test classes, the jars
 # and a prebuilt kernel-check binary; the working tree (native/, scripts/, model fixtures) travels by itself.
 #
-# Stages, most valuable first, each with its own time limit so the whole run ends inside the 10-minute call (a
-# stage cut short or skipped says so in RESULTS-GPU.md: run it again alone, e.g. `bash scripts/gpu/run_all.sh bench`):
+# Stages, each with its own time limit so the whole run ends inside the 10-minute call (a stage cut short or skipped
+# says so in RESULTS-GPU.md: run it again alone, e.g. `bash scripts/gpu/run_all.sh bench`). By default env runs
+# first, then the four checks (java, native, sanitize, torch) at once, then e2e and bench alone, as they time things:
 #   env       GPU, driver and toolkit versions; where libcudart.so.13 and libcublas.so.13 are (-> LD_LIBRARY_PATH)
 #   java      every test of io.sac4j.forward.cuda with the JUnit console launcher: the @Tag("gpu") ones compare
 #             each op and whole forward passes with the CPU backend at full sizes
@@ -24,7 +25,7 @@
 # Everything goes to $OUT (at most 8 files come back): RESULTS-GPU.md (summary and tables: copy it over
 # benchmarks/RESULTS-GPU.md), run_all.log, java.log, native.log, sanitizer.log, torch_ref.log, torch_ref.json,
 # e2e.jsonl.
-# Usage: bash scripts/gpu/run_all.sh [stage...]      (default: all stages, in the order above)
+# Usage: bash scripts/gpu/run_all.sh [stage...]      (default: all stages as above; named ones run one at a time)
 set -uo pipefail
 SELF=$(readlink -f "$0")
 cd "$(dirname "$0")/../.."
@@ -39,27 +40,45 @@ if [[ ${1:-} == --inner ]]; then INNER=$2; shift 2; fi   # one stage in a child 
 T0=$(date +%s)
 BUDGET=${SAC_GPU_BUDGET:-570}   # seconds for the whole run
 STAGES=("$@")
-[[ ${#STAGES[@]} -eq 0 ]] && STAGES=(env java native sanitize torch e2e bench)
 declare -A STATUS SECONDS_TAKEN
 
 left() { echo $(( BUDGET - ($(date +%s) - T0) )); }
-# run_stage NAME LIMIT: runs stage_NAME in a child with min(LIMIT, time left) seconds; records the outcome
-run_stage() {
-  local name=$1 limit=$2
-  local l; l=$(left)
-  (( l < limit )) && limit=$l
-  if (( limit < 15 )); then STATUS[$name]="skipped (no time left)"; write_results; return; fi
-  echo; echo "===== $name (limit ${limit}s) ====="
-  local t=$(date +%s)
-  timeout --kill-after=10 "$limit" bash "$SELF" --inner "$name"
-  local rc=$?
-  SECONDS_TAKEN[$name]=$(( $(date +%s) - t ))
-  case $rc in
-    0) STATUS[$name]="ok" ;;
-    124|137) STATUS[$name]="TIMED OUT after ${limit}s" ;;
-    *) STATUS[$name]="FAILED (exit $rc)" ;;
-  esac
-  echo "===== $name: ${STATUS[$name]} in ${SECONDS_TAKEN[$name]}s"
+# Each stage's time limit (seconds); a stage never gets more than the run has left.
+declare -A LIMIT=([env]=30 [java]=200 [native]=120 [sanitize]=150 [torch]=90 [e2e]=150 [bench]=200)
+# run_stages NAME...: stage_NAME for each name at once, each in a child with min(its LIMIT, time left) seconds;
+# records each outcome. Only correctness stages share the machine this way: timings would suffer.
+run_stages() {
+  local name limit l t
+  local -a started=() pids=()
+  for name; do
+    limit=${LIMIT[$name]}; l=$(left)
+    (( l < limit )) && limit=$l
+    if (( limit < 15 )); then STATUS[$name]="skipped (no time left)"; continue; fi
+    echo; echo "===== $name (limit ${limit}s${2:+; alongside: $*}) ====="
+    t=$(date +%s)
+    # alone, its output streams to run_all.log as it comes; alongside others, it is appended once done
+    if (( $# == 1 )); then
+      ( timeout --kill-after=10 "$limit" bash "$SELF" --inner "$name"; echo "$? $(( $(date +%s) - t )) $limit" > "$WORK/$name.rc" )
+    else
+      ( timeout --kill-after=10 "$limit" bash "$SELF" --inner "$name" > "$WORK/$name.out" 2>&1
+        echo "$? $(( $(date +%s) - t )) $limit" > "$WORK/$name.rc" ) &
+      pids+=($!)
+    fi
+    started+=("$name")
+  done
+  (( ${#pids[@]} )) && wait "${pids[@]}"   # not a bare wait: that would wait for the tee of run_all.log too
+  local rc secs
+  for name in "${started[@]}"; do
+    if (( $# > 1 )); then echo; echo "----- output of $name"; cat "$WORK/$name.out"; fi
+    read -r rc secs limit < "$WORK/$name.rc"
+    SECONDS_TAKEN[$name]=$secs
+    case $rc in
+      0) STATUS[$name]="ok" ;;
+      124|137) STATUS[$name]="TIMED OUT after ${limit}s" ;;
+      *) STATUS[$name]="FAILED (exit $rc)" ;;
+    esac
+    echo "===== $name: ${STATUS[$name]} in ${secs}s"
+  done
   write_results
 }
 
@@ -171,6 +190,7 @@ stage_native() {
   {
     if ! "$CHECK" --quick add >/dev/null 2>&1; then   # a dozen small cases: does it run here at all?
       echo "the prebuilt $CHECK does not run on this GPU (sm_$ARCH): building the checks here"
+      rm -rf /tmp/sac4j-cb
       cmake -S cmake -B /tmp/sac4j-cb -DSAC_FATBIN=/tmp/sac4j-cb/unused.fatbin -DSAC_CHECK_ARCH="${ARCH:-90}" >/dev/null \
         && cmake --build /tmp/sac4j-cb --target check_kernels_gpu && CHECK=/tmp/sac4j-cb/check_kernels_gpu
     fi
@@ -261,16 +281,17 @@ stage_bench() {
 
 if [[ -n $INNER ]]; then "stage_$INNER"; exit $?; fi
 for s in "${STAGES[@]}"; do
-  case $s in
-    env) run_stage env 30 ;;
-    java) run_stage java 200 ;;
-    native) run_stage native 120 ;;
-    sanitize) run_stage sanitize 120 ;;
-    torch) run_stage torch 90 ;;
-    e2e) run_stage e2e 150 ;;
-    bench) run_stage bench 200 ;;
-    *) echo "unknown stage $s (env java native sanitize torch e2e bench)"; exit 2 ;;
-  esac
+  [[ -n ${LIMIT[$s]:-} ]] || { echo "unknown stage $s (${!LIMIT[*]})"; exit 2; }
 done
+if (( ${#STAGES[@]} == 0 )); then
+  # the checks share the GPU (each runs alone there within minutes; together they finish in the time of the
+  # slowest), then the timed stages run one at a time on an otherwise idle machine
+  run_stages env
+  run_stages java native sanitize torch
+  run_stages e2e
+  run_stages bench
+else
+  for s in "${STAGES[@]}"; do run_stages "$s"; done
+fi
 write_results
 echo; cat "$OUT/RESULTS-GPU.md"

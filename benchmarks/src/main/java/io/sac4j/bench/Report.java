@@ -90,7 +90,9 @@ public final class Report {
         StringBuilder b = new StringBuilder();
         String threads = results.isEmpty() ? "?" : results.get(0).param("threads");
         b.append("# sac4j CPU benchmarks\n\n");
-        b.append("Written by `benchmarks/run.sh` (JMH, see `benchmarks/src`) on ").append(info.getOrDefault("date", "?")).append(".\n\n");
+        b.append("Written by `benchmarks/run.sh` (JMH, see `benchmarks/src`) on ").append(info.getOrDefault("date", "?")).append(".\n");
+        b.append("The GPU figures (kernels vs SDPA / FlexAttention, anchor gather, end to end vs PyTorch) are in RESULTS-GPU.md,"
+                + " written by `scripts/gpu/run_all.sh` on a GPU machine.\n\n");
         b.append("- Machine: ").append(info.getOrDefault("cpu", "?")).append(", ").append(info.getOrDefault("cores", "?"))
                 .append(" cores, vector extensions: ").append(info.getOrDefault("flags", "?")).append("\n");
         b.append("- JDK: ").append(jdk).append("\n");
