@@ -184,6 +184,10 @@ public final class SacFile {
             int ratio = in.u32("ratio"), n = in.u32("context tokens"), anchors = in.u32("anchors"), kind = in.u32("kind");
             int layers = in.u32("layers"), kvHeads = in.u32("kv heads"), headDim = in.u32("head dim");
             int dtype = in.u32("dtype");
+            // every context keeps at least one row; zero sizes would leave the layer count unbounded by the file's length
+            if (anchors < 1 || layers < 1 || kvHeads < 1 || headDim < 1)
+                throw new SacException(src, "corrupt: header sizes (" + layers + " layers, " + anchors + " anchors, "
+                        + kvHeads + " x " + headDim + ") hold no rows");
             long dataBytes, expected;
             try {
                 long kvDim = Math.multiplyExact((long) kvHeads, headDim);
@@ -201,12 +205,9 @@ public final class SacFile {
             long rowFloatsL = (long) anchors * kvHeads * headDim;
             if (rowFloatsL > Integer.MAX_VALUE - 16)
                 throw new SacException(src, anchors + " anchors x " + kvHeads * (long) headDim + " floats per layer do not fit one array");
-            int rowFloats = (int) rowFloatsL;
-            float[][] k = new float[layers][], v = new float[layers][];
-            for (int l = 0; l < layers; l++) {
-                k[l] = in.floats(rowFloats);
-                v[l] = in.floats(rowFloats);
-            }
+            // the rows go to the backend's cache as they are read (a GPU's: one plane on the heap at a time); a file
+            // that fails a check below leaves that cache unreachable, so nothing of it is kept
+            KvCache cache = backend.load(layers, anchors, kvHeads, headDim, (layer, plane, dst) -> in.floats(dst));
             byte[] actual = in.md.digest();
             byte[] stored = in.read(CHECKSUM_BYTES, false);
             if (!MessageDigest.isEqual(actual, stored)) throw new SacException(src, "corrupt: checksum mismatch");
@@ -231,7 +232,7 @@ public final class SacFile {
             CompressedContext.Kind ctxKind = KINDS.get(kind);
             if ((ctxKind == CompressedContext.Kind.SAC) == CompressedContext.NO_ADAPTER.equals(adapter))
                 throw new SacException(src, "corrupt: a " + ctxKind + " context with adapter fingerprint " + abbrev(adapter, ""));
-            return new CompressedContext(model, adapter, ratio, n, anchors, backend.cacheOf(k, v, config), ctxKind);
+            return new CompressedContext(model, adapter, ratio, n, anchors, cache, ctxKind);
         } catch (NoSuchFileException e) {
             throw new SacException(src, "no such file");
         } catch (AccessDeniedException e) {
@@ -289,8 +290,9 @@ public final class SacFile {
             }
         }
 
-        float[] floats(int n) throws IOException {
-            float[] out = new float[n];
+        /** Fills {@code out} with the next out.length floats. */
+        void floats(float[] out) throws IOException {
+            int n = out.length;
             for (int i = 0; i < n; ) {
                 int m = Math.min(CHUNK / 4, n - i);
                 buf.clear().limit(4 * m);
@@ -300,7 +302,6 @@ public final class SacFile {
                 buf.asFloatBuffer().get(out, i, m);
                 i += m;
             }
-            return out;
         }
 
         private void fill(ByteBuffer b) throws IOException {

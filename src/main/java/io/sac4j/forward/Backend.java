@@ -46,6 +46,18 @@ public interface Backend extends AutoCloseable {
     /** A full, read-only-by-convention cache over host rows: k[layer] and v[layer] are [rows][kvDim]. */
     KvCache cacheOf(float[][] k, float[][] v, ModelConfig config);
 
+    /** Fills one plane of a cache being loaded: the keys (plane 0) or values (plane 1) of a layer, rows x kvDim. */
+    interface PlaneReader {
+        void read(int layer, int plane, float[] dst) throws java.io.IOException;
+    }
+
+    /**
+     * A full, read-only-by-convention cache of {@code rows} rows per layer, whose planes {@code reader} fills in file
+     * order (layer 0 keys, layer 0 values, layer 1 keys, ...): how a .sac file loads. A device backend holds one
+     * plane on the host at a time and sends it on, so a saved context goes straight to the device.
+     */
+    KvCache load(int layers, int rows, int kvHeads, int headDim, PlaneReader reader) throws java.io.IOException;
+
     /**
      * A new cache holding rows {@code rows} (cache indices, ascending) of {@code src}, every layer, in that order:
      * how SAC keeps the anchors' K/V. The result has no prefix and no spare capacity.

@@ -33,7 +33,7 @@ class SacFileTest {
     static final String ADAPTER_FP = "17339edfe21cd92e1ffe15a1b6a72f8e708b6293578a618b86638397a2201ae1";
     static final int ANCHORS = 7;
     /** Header fields counted back from the end of the header: ratio, n, anchors, kind, layers, kv heads, head dim, dtype. */
-    static final int RATIO_FROM_END = 32, ANCHORS_FROM_END = 24, KIND_FROM_END = 20;
+    static final int RATIO_FROM_END = 32, ANCHORS_FROM_END = 24, KIND_FROM_END = 20, LAYERS_FROM_END = 16, HEAD_DIM_FROM_END = 8;
 
     static CpuBackend backend;
     static ModelConfig config;
@@ -261,6 +261,22 @@ class SacFileTest {
         Path t = Files.write(tmp.resolve("big.sac"), all);
         long expected = headerBytes() + 2L * 4 * anchors * 64 * 4 + 32;
         assertEquals("truncated: expected " + expected + " bytes, file has " + all.length, refused(t));
+    }
+
+    /** Zero rows would leave the layer count unbounded by the file's length: refused before anything is allocated. */
+    @Test
+    void zeroSizesAreRefusedBeforeAllocating(@TempDir Path tmp) throws IOException {
+        Path f = tmp.resolve("ctx.sac");
+        SacFile.save(f, context(9, ANCHORS, config), config);
+        int h = (int) headerBytes();
+        byte[] all = Files.readAllBytes(f);
+        ByteBuffer b = ByteBuffer.wrap(all).order(ByteOrder.LITTLE_ENDIAN);
+        b.putInt(h - ANCHORS_FROM_END, 0).putInt(h - LAYERS_FROM_END, Integer.MAX_VALUE);
+        assertEquals("corrupt: header sizes (2147483647 layers, 0 anchors, 4 x 16) hold no rows",
+                refused(Files.write(tmp.resolve("zero.sac"), all)));
+        b.putInt(h - ANCHORS_FROM_END, ANCHORS).putInt(h - LAYERS_FROM_END, config.nLayers()).putInt(h - HEAD_DIM_FROM_END, 0);
+        assertEquals("corrupt: header sizes (4 layers, 7 anchors, 4 x 0) hold no rows",
+                refused(Files.write(tmp.resolve("zero-dim.sac"), all)));
     }
 
     @Test

@@ -148,6 +148,17 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public KvCache load(int layers, int rows, int kvHeads, int headDim, PlaneReader reader) throws java.io.IOException {
+        int n = Math.multiplyExact(rows, Math.multiplyExact(kvHeads, headDim));
+        float[][] k = new float[layers][], v = new float[layers][];
+        for (int l = 0; l < layers; l++) {
+            reader.read(l, 0, k[l] = new float[n]);
+            reader.read(l, 1, v[l] = new float[n]);
+        }
+        return CpuKvCache.of(k, v, kvHeads, headDim);
+    }
+
+    @Override
     public KvCache gather(KvCache src, int[] rows, ModelConfig config) {
         CpuKvCache c = (CpuKvCache) src;
         int kvDim = config.kvDim(), layers = config.nLayers();

@@ -472,8 +472,7 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
-    public synchronized KvCache cacheOf(float[][] k, float[][] v, ModelConfig config) {
-        enter();
+    public KvCache cacheOf(float[][] k, float[][] v, ModelConfig config) {
         int layers = config.nLayers(), kvDim = config.kvDim();
         if (k.length != layers || v.length != layers)
             throw new IllegalArgumentException("cache rows for " + k.length + " layers, model has " + layers);
@@ -482,22 +481,46 @@ public final class CudaBackend implements Backend {
             if (k[l].length != rows * kvDim || v[l].length != rows * kvDim || k[0].length % kvDim != 0)
                 throw new IllegalArgumentException("layer " + l + ": " + k[l].length + " keys and " + v[l].length
                         + " values are not " + rows + " rows of " + kvDim);
-        CudaKvCache c = new CudaKvCache(this, layers, kvDim, options.bf16Cache(), rows, null);
-        int n = rows * kvDim;
+        CudaKvCache c = newFullCache(layers, rows, kvDim);
+        for (int l = 0; l < layers; l++)
+            for (int kv = 0; kv < 2; kv++) putPlane(c, l, kv, kv == 0 ? k[l] : v[l]);
+        return c;
+    }
+
+    /** Reads each plane into one host array and uploads it before reading the next (outside the lock: file IO). */
+    @Override
+    public KvCache load(int layers, int rows, int kvHeads, int headDim, PlaneReader reader) throws IOException {
+        int kvDim = Math.multiplyExact(kvHeads, headDim);
+        CudaKvCache c = newFullCache(layers, rows, kvDim);
+        float[] plane = new float[Math.multiplyExact(rows, kvDim)];
         for (int l = 0; l < layers; l++)
             for (int kv = 0; kv < 2; kv++) {
-                float[] src = kv == 0 ? k[l] : v[l];
-                if (c.bf16) {
-                    long staged = floats.ensure(4L * n);
-                    upload(staged, src, 0, n);
-                    kernels.launch("sac_f32_to_bf16").grid(elementwiseBlocks(n)).block(Kernels.ELEMWISE_THREADS)
-                            .ptr(c.plane(l, kv)).ptr(staged).i64(n).run();
-                } else {
-                    upload(c.plane(l, kv), src, 0, n);
-                }
+                reader.read(l, kv, plane);
+                putPlane(c, l, kv, plane);
             }
+        return c; // a reader that fails leaves c unreachable: its device memory is freed with it
+    }
+
+    /** A cache that holds {@code rows} rows once its planes are put (no prefix, no spare capacity). */
+    private synchronized CudaKvCache newFullCache(int layers, int rows, int kvDim) {
+        enter();
+        CudaKvCache c = new CudaKvCache(this, layers, kvDim, options.bf16Cache(), rows, null);
         c.advance(rows);
         return c;
+    }
+
+    /** Copies host rows (all of the cache's) into the K (kv = 0) or V plane of a layer, converting for a bf16 cache. */
+    private synchronized void putPlane(CudaKvCache c, int layer, int kv, float[] src) {
+        enter();
+        int n = c.ownCapacity() * c.kvDim;
+        if (c.bf16) {
+            long staged = floats.ensure(4L * n);
+            upload(staged, src, 0, n);
+            kernels.launch("sac_f32_to_bf16").grid(elementwiseBlocks(n)).block(Kernels.ELEMWISE_THREADS)
+                    .ptr(c.plane(layer, kv)).ptr(staged).i64(n).run();
+        } else {
+            upload(c.plane(layer, kv), src, 0, n);
+        }
     }
 
     @Override

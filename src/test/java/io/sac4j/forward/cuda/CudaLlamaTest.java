@@ -1,5 +1,8 @@
 package io.sac4j.forward.cuda;
 
+import io.sac4j.SacException;
+import io.sac4j.compress.CompressedContext;
+import io.sac4j.compress.SacFile;
 import io.sac4j.decode.Sampler;
 import io.sac4j.forward.Backend;
 import io.sac4j.forward.KvCache;
@@ -9,6 +12,7 @@ import io.sac4j.forward.Mask;
 import io.sac4j.forward.cpu.CpuBackend;
 import io.sac4j.load.DType;
 import io.sac4j.load.Model;
+import io.sac4j.load.ModelConfig;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
@@ -16,6 +20,7 @@ import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Path;
 import java.util.stream.IntStream;
@@ -23,6 +28,7 @@ import java.util.stream.IntStream;
 import static io.sac4j.forward.cuda.GpuSupport.assertClose;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
@@ -164,6 +170,41 @@ class CudaLlamaTest {
                 answers[i] = l.forward(question, range(n + 1, question.length), l.newCache(question.length, compressed), Mask.prefix(), Logits.ALL);
             }
             assertClose("compressed context", answers[0], answers[1], 1e-9);
+        }
+    }
+
+    /**
+     * A .sac file loads straight into device planes (one plane on the heap at a time): the rows are the CPU load's,
+     * bit for bit in the f32 cache; a file whose checksum fails once its planes are up is refused in one line.
+     */
+    @Test
+    void sacFileLoadsStraightToTheDevice(@TempDir Path dir) throws Exception {
+        try (Model m = aidreams()) {
+            ModelConfig c = m.config();
+            int anchors = 37, n = anchors * c.kvDim();
+            java.util.Random r = new java.util.Random(3);
+            float[][] k = new float[c.nLayers()][n], v = new float[c.nLayers()][n];
+            for (int l = 0; l < c.nLayers(); l++)
+                for (int i = 0; i < n; i++) {
+                    k[l][i] = (float) r.nextGaussian();
+                    v[l][i] = Float.intBitsToFloat(r.nextInt()); // any bits, NaNs too: a load copies, it does not compute
+                }
+            Path f = dir.resolve("ctx.sac");
+            SacFile.save(f, new CompressedContext("model", CompressedContext.NO_ADAPTER, 5, 180, anchors, cpu.cacheOf(k, v, c)), c);
+            KvCache onGpu = SacFile.load(f, gpu, c, "model", CompressedContext.NO_ADAPTER).cache();
+            KvCache onCpu = SacFile.load(f, cpu, c, "model", CompressedContext.NO_ADAPTER).cache();
+            assertEquals(anchors, onGpu.length());
+            for (int l = 0; l < c.nLayers(); l++) {
+                float[][] g = onGpu.ownRows(l), h = onCpu.ownRows(l);
+                for (int p = 0; p < 2; p++)
+                    for (int i = 0; i < n; i++)
+                        assertEquals(Float.floatToRawIntBits(h[p][i]), Float.floatToRawIntBits(g[p][i]), "layer " + l + " plane " + p + " row " + i / c.kvDim());
+            }
+            byte[] bytes = java.nio.file.Files.readAllBytes(f);
+            bytes[bytes.length - 100] ^= 1; // in the last plane: every plane is on the device before the checksum fails
+            Path bad = java.nio.file.Files.write(dir.resolve("bad.sac"), bytes);
+            SacException e = assertThrows(SacException.class, () -> SacFile.load(bad, gpu, c, "model", CompressedContext.NO_ADAPTER));
+            assertEquals(bad + ": corrupt: checksum mismatch", e.getMessage());
         }
     }
 }
