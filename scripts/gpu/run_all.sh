@@ -8,8 +8,9 @@
 # says so in RESULTS-GPU.md: run it again alone, e.g. `bash scripts/gpu/run_all.sh bench`). By default env runs
 # first, then the four checks (java, native, sanitize, torch) at once, then e2e and bench alone, as they time things:
 #   env       GPU, driver and toolkit versions; where libcudart.so.13 and libcublas.so.13 are (-> LD_LIBRARY_PATH)
-#   java      every test of io.sac4j.forward.cuda with the JUnit console launcher: the @Tag("gpu") ones compare
-#             each op and whole forward passes with the CPU backend at full sizes
+#   java      every test of io.sac4j.forward.cuda, and io.sac4j.cli.CudaCliTest, with the JUnit console launcher:
+#             the @Tag("gpu") ones compare each op, whole forward passes (full sizes) and the CLI's generate,
+#             compress and ask (tokens) with the CPU backend
 #   native    native/test/check_kernels.cu (every kernel vs a double-precision C++ reference), prebuilt (nvcc here
 #             only when the prebuilt one cannot run on this GPU)
 #   sanitize  compute-sanitizer memcheck (+ leak check) and racecheck on the kernel checks, memcheck on the Java
@@ -99,7 +100,7 @@ write_results() {
     done
     echo
     if [[ -f $OUT/java.log ]]; then
-      echo "## Java tests (JUnit console, package io.sac4j.forward.cuda)"
+      echo "## Java tests (JUnit console: package io.sac4j.forward.cuda and io.sac4j.cli.CudaCliTest)"
       echo '```'
       grep -E "tests (successful|failed|aborted|skipped|found)|containers failed|MethodSource|=> " "$OUT/java.log" | head -60
       echo '```'
