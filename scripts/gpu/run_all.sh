@@ -103,6 +103,8 @@ write_results() {
       echo "## Java tests (JUnit console: package io.sac4j.forward.cuda and io.sac4j.cli.CudaCliTest)"
       echo '```'
       grep -E "tests (successful|failed|aborted|skipped|found)|containers failed|MethodSource|=> " "$OUT/java.log" | head -60
+      # --details flat names each test as it starts: the last one started is the one a timeout cut short
+      [[ ${STATUS[java]:-} == TIMED* ]] && grep '^Started:' "$OUT/java.log" | tail -1 | sed 's/^/running when stopped: /'
       echo '```'
     fi
     if [[ -f $OUT/native.log ]]; then
@@ -180,7 +182,7 @@ ARCH=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | he
 CHECK=target/gpu-bin/check_kernels_gpu
 
 stage_java() {
-  "$JAVA" "${JVM[@]}" "${RUNNER[@]}" --details tree --select-package io.sac4j.forward.cuda \
+  "$JAVA" "${JVM[@]}" "${RUNNER[@]}" --details flat --select-package io.sac4j.forward.cuda \
     --select-class io.sac4j.cli.CudaCliTest 2>&1 | tee "$OUT/java.log"
   return "${PIPESTATUS[0]}"
 }
