@@ -44,6 +44,7 @@ class ReadmeExampleTest {
                     Answer a = sac.answer(loaded, q, AnswerOptions.DEFAULT.withMaxNewTokens(32));
                     System.out.println(q + " -> " + a.text() + " (" + a.ids().length + " tokens)");
                 }
+                List<Answer> all = sac.answerAll(loaded, questions, AnswerOptions.DEFAULT.withMaxNewTokens(32)); // same, together
                 CompressedContext full = sac.fullContext(contextText);       // baselines, same decoder
                 CompressedContext first = sac.truncated(contextText, 5, Sac.Keep.FIRST);
             }

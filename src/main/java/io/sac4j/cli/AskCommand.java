@@ -3,6 +3,7 @@ package io.sac4j.cli;
 import io.sac4j.SacException;
 import io.sac4j.compress.Answer;
 import io.sac4j.compress.AnswerOptions;
+import io.sac4j.compress.Answerer;
 import io.sac4j.compress.CompressedContext;
 import io.sac4j.compress.Sac;
 import io.sac4j.compress.SacFile;
@@ -74,16 +75,24 @@ final class AskCommand implements Command {
                 System.err.printf(Locale.ROOT, "%s: %d rows for %d context tokens (%s), loaded in %.1f ms%n", file,
                         ctx.anchors(), ctx.contextTokens(), ctx.kind(), loadMs);
             List<Object> results = new ArrayList<>();
-            for (String q : questions) {
-                Answer a = sac.answer(ctx, q, AnswerOptions.DEFAULT.withMaxNewTokens(maxTokens));
-                if (json) {
-                    results.add(toJson(q, a));
-                } else {
-                    out.println("Q: " + q);
-                    out.println("A: " + a.text());
-                    if (!quiet)
-                        System.err.printf(Locale.ROOT, "   %d tokens (%s), first token after %.1f ms, %.1f tok/s%n",
-                                a.ids().length, a.stop(), a.prefillNanos() * 1e-6, a.decodeTokensPerSecond());
+            // up to Answerer.BATCH questions decoded together (same answers, each weight read once per step for
+            // all of them), printed a batch at a time
+            for (int from = 0; from < questions.size(); from += Answerer.BATCH) {
+                List<String> batch = questions.subList(from, Math.min(questions.size(), from + Answerer.BATCH));
+                List<Answer> answers = sac.answerAll(ctx, batch, AnswerOptions.DEFAULT.withMaxNewTokens(maxTokens));
+                for (int i = 0; i < batch.size(); i++) {
+                    String q = batch.get(i);
+                    Answer a = answers.get(i);
+                    if (json) {
+                        results.add(toJson(q, a));
+                    } else {
+                        out.println("Q: " + q);
+                        out.println("A: " + a.text());
+                        if (!quiet)
+                            System.err.printf(Locale.ROOT, "   %d tokens (%s), first token after %.1f ms, %.1f tok/s%s%n",
+                                    a.ids().length, a.stop(), a.prefillNanos() * 1e-6, a.decodeTokensPerSecond(),
+                                    batch.size() > 1 ? " (" + batch.size() + " questions decoded together)" : "");
+                    }
                 }
             }
             if (json) {

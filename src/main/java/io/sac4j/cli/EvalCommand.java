@@ -300,8 +300,13 @@ final class EvalCommand implements Command {
                             default -> run.sac().compress(ids, run.ratio());
                         };
                         double contextMs = (System.nanoTime() - c0) * 1e-6;
-                        for (Question q : pending) {
-                            Answer a = run.sac().answer(ctx, q.question(), options);
+                        // a context's questions decoded together (up to Answerer.BATCH at a time): same answers
+                        List<String> texts = new ArrayList<>(pending.size());
+                        for (Question q : pending) texts.add(q.question());
+                        List<Answer> answers = run.sac().answerAll(ctx, texts, options);
+                        for (int qi = 0; qi < pending.size(); qi++) {
+                            Question q = pending.get(qi);
+                            Answer a = answers.get(qi);
                             String prediction = a.text() == null ? "" : a.text().strip();
                             Map<String, Object> extra = new LinkedHashMap<>();
                             extra.put("context_id", e.contextId());

@@ -12,7 +12,7 @@ import java.util.List;
  * @param promptRows    decoder input rows before the answer ([LM] + question ids, or the question ids alone)
  * @param prefillNanos  time to run the prompt rows (to the first answer token)
  * @param decodeSteps   one-token decoder calls after the prompt (each chooses the next token or EOS)
- * @param decodeNanos   time of those calls
+ * @param decodeNanos   time of those calls (questions answered together share each call: it counts in full for each)
  * @param logits        full logits of the first {@link AnswerOptions#keepLogits()} steps (step 0 chooses ids[0])
  */
 public record Answer(String text, int[] ids, Stop stop, int promptRows, long prefillNanos, int decodeSteps, long decodeNanos,

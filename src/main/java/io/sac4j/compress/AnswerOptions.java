@@ -10,7 +10,8 @@ import java.util.function.IntConsumer;
  * @param maxNewTokens most answer tokens (SAC.md: 1024)
  * @param keepLogits   keep the full logits of the first this-many decoding steps in {@link Answer#logits()} (tests,
  *                     diagnostics); 0 keeps none
- * @param onToken      called with each answer token as it is chosen (streaming), or null
+ * @param onToken      called with each answer token as it is chosen (streaming), or null; it streams one answer, so
+ *                     {@link Sac#answerAll} takes it only with a single question
  */
 public record AnswerOptions(int maxNewTokens, int keepLogits, IntConsumer onToken) {
     public static final AnswerOptions DEFAULT = new AnswerOptions(1024, 0, null);

@@ -38,8 +38,72 @@ public final class Answerer {
 
     /** Answers {@code questionIds} (already templated: "\n### Question:\n" + question + "\n### Answer:\n"). */
     public Answer answer(CompressedContext ctx, int[] questionIds, AnswerOptions options) {
+        return answerAll(ctx, List.of(questionIds), options).getFirst();
+    }
+
+    /**
+     * Answers several questions over one context, decoding up to {@link #BATCH} of them together: each step runs one
+     * row per unfinished question through {@link Llama#decodeEach}, so the weights are read once per step for all
+     * of them. A question joins as soon as a place is free (its prompt runs alone, as in {@link #answer}). Each
+     * answer is the one {@link #answer} gives that question (on the CPU bit for bit, logits included); its timings
+     * are its own prompt and the steps it took part in. {@code options.onToken} streams one answer, so it needs a
+     * single question.
+     */
+    public List<Answer> answerAll(CompressedContext ctx, List<int[]> questions, AnswerOptions options) {
+        if (options.onToken() != null && questions.size() > 1)
+            throw new IllegalArgumentException("onToken streams one answer: ask " + questions.size() + " questions one at a time");
+        for (int[] q : questions) positions(ctx, q, options); // every question is checked before any work
+        Answer[] done = new Answer[questions.size()];
+        List<Sequence> active = new ArrayList<>();
+        int next = 0;
+        while (next < questions.size() || !active.isEmpty()) {
+            while (active.size() < BATCH && next < questions.size()) {
+                Sequence sq = new Sequence(next, questions.get(next), ctx, options);
+                next++;
+                if (sq.take()) done[sq.index] = sq.answer(); // EOS or the limit at once
+                else active.add(sq);
+            }
+            if (active.isEmpty()) continue;
+            int rows = active.size();
+            int[] tokens = new int[rows], positions = new int[rows];
+            KvCache[] caches = new KvCache[rows];
+            for (int i = 0; i < rows; i++) {
+                Sequence sq = active.get(i);
+                // a full cache becomes the read-only prefix of a larger one: no copy
+                if (sq.cache.length() == sq.cache.capacity())
+                    sq.cache = decoder.newCache(Math.max(FIRST_ANSWER_ROWS, sq.cache.length()), sq.cache);
+                tokens[i] = sq.ids[sq.count - 1];
+                positions[i] = ++sq.pos;
+                caches[i] = sq.cache;
+            }
+            long t0 = System.nanoTime();
+            float[] logits = decoder.decodeEach(tokens, positions, caches, Mask.prefix());
+            long step = System.nanoTime() - t0;
+            int vocab = decoder.config().vocabSize();
+            List<Sequence> still = new ArrayList<>(rows);
+            for (int i = 0; i < rows; i++) {
+                Sequence sq = active.get(i);
+                sq.steps++;
+                sq.decodeNanos += step;
+                sq.logits = Arrays.copyOfRange(logits, i * vocab, (i + 1) * vocab);
+                if (sq.take()) done[sq.index] = sq.answer();
+                else still.add(sq);
+            }
+            active = still;
+        }
+        return List.of(done);
+    }
+
+    /** Questions decoded together at most: on the CPU, up to CpuMatmul.EXACT_ROWS rows keep every answer exact. */
+    public static final int BATCH = 8;
+
+    /**
+     * The positions of a question's prompt rows ([LM] at n for SAC contexts, then the ids), after checking the ids,
+     * the context kind and the room left for the answer.
+     */
+    private int[] positions(CompressedContext ctx, int[] questionIds, AnswerOptions options) {
         ModelConfig c = decoder.config();
-        int dim = c.dim(), q = questionIds.length;
+        int q = questionIds.length;
         for (int i = 0; i < q; i++)
             if (questionIds[i] < 0 || questionIds[i] >= c.vocabSize())
                 throw new SacException("question ids: token " + questionIds[i] + " at index " + i
@@ -62,42 +126,62 @@ public final class Answerer {
         if ((long) first + rows + options.maxNewTokens() > Integer.MAX_VALUE)
             throw new SacException("compressed context: " + ctx.contextTokens() + " context tokens leave no room for the"
                     + " answer's positions (at most " + Integer.MAX_VALUE + ")");
-        float[] x = new float[rows * dim];
-        if (withLm) System.arraycopy(lm, 0, x, 0, dim);
-        if (q > 0) System.arraycopy(decoder.embed(questionIds), 0, x, (rows - q) * dim, q * dim);
         int[] positions = new int[rows];
         for (int i = 0; i < rows; i++) positions[i] = first + i;
+        return positions;
+    }
 
-        long t0 = System.nanoTime();
-        KvCache cache = decoder.newCache(rows + Math.min(options.maxNewTokens(), FIRST_ANSWER_ROWS), ctx.cache());
-        float[] logits = decoder.forwardEmbeddings(x, rows, positions, cache, Mask.prefix(), Logits.LAST);
-        long prefill = System.nanoTime() - t0;
-
-        List<float[]> kept = new ArrayList<>();
-        int[] ids = new int[Math.min(options.maxNewTokens(), FIRST_ANSWER_ROWS)];
-        int count = 0, steps = 0, pos = positions[rows - 1];
+    /** One question being answered: its cache over the context, the tokens so far and its timings. */
+    private final class Sequence {
+        final int index;
+        final AnswerOptions options;
+        final int rows;
+        final long prefillNanos;
+        final List<float[]> kept = new ArrayList<>();
+        KvCache cache;
+        float[] logits;
+        int[] ids;
+        int count, steps, pos;
+        long decodeNanos;
         Answer.Stop stop = Answer.Stop.MAX_TOKENS;
-        long t1 = System.nanoTime();
-        while (true) {
+
+        /** Runs the prompt: [LM] (SAC) and the question ids over the context, up to the first answer token's logits. */
+        Sequence(int index, int[] questionIds, CompressedContext ctx, AnswerOptions options) {
+            this.index = index;
+            this.options = options;
+            int[] positions = positions(ctx, questionIds, options);
+            int dim = decoder.config().dim(), q = questionIds.length;
+            rows = positions.length;
+            float[] x = new float[rows * dim];
+            if (rows > q) System.arraycopy(lm, 0, x, 0, dim);
+            if (q > 0) System.arraycopy(decoder.embed(questionIds), 0, x, (rows - q) * dim, q * dim);
+            long t0 = System.nanoTime();
+            cache = decoder.newCache(rows + Math.min(options.maxNewTokens(), FIRST_ANSWER_ROWS), ctx.cache());
+            logits = decoder.forwardEmbeddings(x, rows, positions, cache, Mask.prefix(), Logits.LAST);
+            prefillNanos = System.nanoTime() - t0;
+            pos = positions[rows - 1];
+            ids = new int[Math.min(options.maxNewTokens(), FIRST_ANSWER_ROWS)];
+        }
+
+        /** Chooses the next token from the latest logits; true when the answer is complete (EOS or the limit). */
+        boolean take() {
             if (kept.size() < options.keepLogits()) kept.add(logits);
             int next = argmax(logits);
-            if (c.isEos(next)) {
+            if (decoder.config().isEos(next)) {
                 stop = Answer.Stop.EOS;
-                break;
+                return true;
             }
             if (count == ids.length) ids = Arrays.copyOf(ids, Math.min(options.maxNewTokens(), 2 * count));
             ids[count++] = next;
             if (options.onToken() != null) options.onToken().accept(next);
-            if (count == options.maxNewTokens()) break;
-            // a full cache becomes the read-only prefix of a larger one: no copy
-            if (cache.length() == cache.capacity()) cache = decoder.newCache(Math.max(FIRST_ANSWER_ROWS, cache.length()), cache);
-            logits = decoder.forward(new int[]{next}, new int[]{++pos}, cache, Mask.prefix(), Logits.LAST);
-            steps++;
+            return count == options.maxNewTokens();
         }
-        long decode = System.nanoTime() - t1;
-        int[] answer = Arrays.copyOf(ids, count);
-        String text = tokenizer == null ? null : tokenizer.decode(known(answer));
-        return new Answer(text, answer, stop, rows, prefill, steps, decode, List.copyOf(kept));
+
+        Answer answer() {
+            int[] answer = Arrays.copyOf(ids, count);
+            String text = tokenizer == null ? null : tokenizer.decode(known(answer));
+            return new Answer(text, answer, stop, rows, prefillNanos, steps, decodeNanos, List.copyOf(kept));
+        }
     }
 
     /** The ids the tokenizer can decode: a padded embedding table may produce ids it does not have. */

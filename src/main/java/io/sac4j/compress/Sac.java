@@ -10,7 +10,9 @@ import io.sac4j.load.Model;
 import io.sac4j.load.ModelConfig;
 import io.sac4j.tokenize.Tokenizer;
 
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 
 /**
  * Semantic-Anchor Compression of one model (+ one adapter): compress a context once, answer many questions over it.
@@ -197,6 +199,22 @@ public final class Sac implements AutoCloseable {
 
     /** Answers templated question ids ({@link #questionIds}). */
     public Answer answer(CompressedContext ctx, int[] questionIds, AnswerOptions options) {
+        return answerIds(ctx, List.of(questionIds), options).getFirst();
+    }
+
+    /**
+     * Answers several questions over one context, decoding up to {@link Answerer#BATCH} of them together (each
+     * weight is read once per step for all of them): the same answers as {@link #answer} one by one, faster.
+     * {@code options.onToken} needs a single question.
+     */
+    public List<Answer> answerAll(CompressedContext ctx, List<String> questions, AnswerOptions options) {
+        List<int[]> ids = new ArrayList<>(questions.size());
+        for (String q : questions) ids.add(questionIds(q));
+        return answerIds(ctx, ids, options);
+    }
+
+    /** {@link #answerAll} of templated question ids ({@link #questionIds}). */
+    public List<Answer> answerIds(CompressedContext ctx, List<int[]> questionIds, AnswerOptions options) {
         if (!ctx.modelFingerprint().equals(modelFingerprint))
             throw new SacException("compressed context: made by model " + ctx.modelFingerprint()
                     + ", not by this model (" + modelFingerprint + ")");
@@ -204,7 +222,7 @@ public final class Sac implements AutoCloseable {
             throw new SacException("compressed context: made with SAC adapter " + ctx.adapterFingerprint()
                     + ", not with this instance's adapter (" + adapterFingerprint() + ")");
         try (Model.Use u = model.use()) {
-            return answerer.answer(ctx, questionIds, options);
+            return answerer.answerAll(ctx, questionIds, options);
         }
     }
 

@@ -73,6 +73,17 @@ public interface Backend extends AutoCloseable {
     /** Keeps only the last row: a 1 x cols view or copy of row rows-1. */
     Buf lastRow(Buf x);
 
+    /** Copies rows [srcRow, srcRow + count) of src over rows [dstRow, dstRow + count) of dst (same cols). */
+    void copyRows(Buf dst, int dstRow, Buf src, int srcRow, int count);
+
+    /** The argument checks every {@link #copyRows} makes. */
+    static void checkCopy(Buf dst, int dstRow, Buf src, int srcRow, int count) {
+        if (dst.cols() != src.cols() || count < 0 || srcRow < 0 || dstRow < 0 || srcRow + count > src.rows()
+                || dstRow + count > dst.rows())
+            throw new IllegalArgumentException("copyRows: " + count + " rows from row " + srcRow + " of " + src.rows() + "x"
+                    + src.cols() + " to row " + dstRow + " of " + dst.rows() + "x" + dst.cols());
+    }
+
     @Override
     default void close() {
     }

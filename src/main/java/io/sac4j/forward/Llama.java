@@ -71,7 +71,7 @@ public final class Llama {
         try (Model.Use u = use()) {
             Buf x = backend.alloc(tokens.length, c.dim());
             backend.embed(x, w.tokenEmbedding(), tokens);
-            return run(x, positions, cache, mask, logits);
+            return run(x, positions, new KvCache[]{cache}, mask, logits);
         }
     }
 
@@ -84,7 +84,32 @@ public final class Llama {
         try (Model.Use u = use()) {
             Buf in = backend.alloc(rows, c.dim());
             backend.write(in, x);
-            return run(in, positions, cache, mask, logits);
+            return run(in, positions, new KvCache[]{cache}, mask, logits);
+        }
+    }
+
+    /**
+     * One decoding step of several sequences at once: row i is token {@code tokens[i]} at {@code positions[i]}; its
+     * K/V go to {@code caches[i]} (one cache per sequence, e.g. one per question over a shared compressed context)
+     * and it attends to all of that cache ({@code mask} as for one row: causal, or prefix). The matrix products run
+     * once over all rows, so each weight is read once per step rather than once per sequence; attention runs per
+     * row. Returns every row's logits ([rows][vocab]). On the CPU, up to {@code CpuMatmul.EXACT_ROWS} rows, row i's
+     * logits equal, bit for bit, those of {@code forward(new int[]{tokens[i]}, ..., caches[i], mask, LAST)}.
+     */
+    public float[] decodeEach(int[] tokens, int[] positions, KvCache[] caches, Mask mask) {
+        if (caches.length != tokens.length)
+            throw new IllegalArgumentException(tokens.length + " tokens but " + caches.length + " caches");
+        for (int t : tokens) checkToken(t);
+        for (int i = 0; i < caches.length; i++) {
+            for (int j = 0; j < i; j++)
+                if (caches[j] == caches[i]) throw new IllegalArgumentException("decodeEach: rows " + j + " and " + i + " share a cache");
+            if (caches[i].length() + 1 > caches[i].capacity())
+                throw new IllegalArgumentException("KV cache " + i + " holds " + caches[i].capacity() + " rows; it is full");
+        }
+        try (Model.Use u = use()) {
+            Buf x = backend.alloc(tokens.length, c.dim());
+            backend.embed(x, w.tokenEmbedding(), tokens);
+            return run(x, positions, caches, mask, Logits.ALL);
         }
     }
 
@@ -96,11 +121,14 @@ public final class Llama {
         if (t < 0 || t >= c.vocabSize()) throw new IllegalArgumentException("token id " + t + " is outside the vocabulary (0.." + (c.vocabSize() - 1) + ")");
     }
 
-    private float[] run(Buf x, int[] positions, KvCache cache, Mask mask, Logits logits) {
+    /** Runs the rows into {@code caches[0]}, or, with one cache per row, row i into caches[i] (decodeEach). */
+    private float[] run(Buf x, int[] positions, KvCache[] caches, Mask mask, Logits logits) {
         int rows = x.rows();
         if (positions.length != rows) throw new IllegalArgumentException(rows + " rows but " + positions.length + " positions");
         if (rows == 0) throw new IllegalArgumentException("nothing to run: 0 rows");
-        if (cache.length() + rows > cache.capacity())
+        KvCache cache = caches[0];
+        boolean each = caches.length > 1;
+        if (!each && cache.length() + rows > cache.capacity())
             throw new IllegalArgumentException("KV cache holds " + cache.capacity() + " rows; " + cache.length() + " + " + rows + " do not fit");
         Rope.Table angles = rope.table(positions);
         Buf xb = backend.alloc(rows, c.dim());
@@ -123,7 +151,8 @@ public final class Llama {
             backend.rope(q, c.nHeads(), angles);
             backend.rope(k, c.nKvHeads(), angles);
             // store k/v in the cache and attend over the rows the mask allows
-            backend.attention(att, q, k, v, cache, l, mask, c);
+            if (each) attendEach(att, q, k, v, caches, l, mask);
+            else backend.attention(att, q, k, v, cache, l, mask, c);
             // output projection and residual
             backend.matmul(xb, att, L.wo());
             backend.add(x, xb);
@@ -135,7 +164,8 @@ public final class Llama {
             backend.matmul(xb, gate, L.wDown());
             backend.add(x, xb);
         }
-        cache.advance(rows);
+        if (each) for (KvCache one : caches) one.advance(1);
+        else cache.advance(rows);
         if (logits == Logits.NONE) return null;
 
         // final norm and vocabulary projection of the rows asked for
@@ -151,5 +181,18 @@ public final class Llama {
             System.arraycopy(row, 0, result, r * c.vocabSize(), row.length);
         }
         return result;
+    }
+
+    /** Attention of row i (one new row) over caches[i], for every row: each through 1-row buffers, as decoded alone. */
+    private void attendEach(Buf att, Buf q, Buf k, Buf v, KvCache[] caches, int layer, Mask mask) {
+        Buf q1 = backend.alloc(1, c.qDim()), k1 = backend.alloc(1, c.kvDim()), v1 = backend.alloc(1, c.kvDim());
+        Buf o1 = backend.alloc(1, c.qDim());
+        for (int i = 0; i < caches.length; i++) {
+            backend.copyRows(q1, 0, q, i, 1);
+            backend.copyRows(k1, 0, k, i, 1);
+            backend.copyRows(v1, 0, v, i, 1);
+            backend.attention(o1, q1, k1, v1, caches[i], layer, mask, c);
+            backend.copyRows(att, i, o1, 0, 1);
+        }
     }
 }

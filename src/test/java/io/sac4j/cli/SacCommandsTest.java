@@ -53,6 +53,18 @@ class SacCommandsTest {
         var a2 = CliRunner.run("ask", "--device", "cpu", "--compressed", sac.toString(), "--questions", qs.toString(), "-n", "12", "--quiet");
         assertEquals(0, a2.exit(), a2.err());
         assertEquals("Q: Who was Lumen?\nA: " + first.get("answer") + "\n", a2.out());
+
+        // more questions than one batch (decoded together, 8 at a time): the same answers as asked one by one
+        List<String> many = new java.util.ArrayList<>(List.of("Who was Lumen?"));
+        for (int i = 1; i < 9; i++) many.add("What did Lumen count " + i + " times?");
+        Files.writeString(qs, String.join("\n", many) + "\n");
+        var a3 = CliRunner.run("ask", "--device", "cpu", "--compressed", sac.toString(), "--questions", qs.toString(), "-n", "12", "--quiet");
+        assertEquals(0, a3.exit(), a3.err());
+        var alone = CliRunner.run("ask", "--device", "cpu", "--compressed", sac.toString(), "--question", many.get(8), "-n", "12", "--quiet");
+        assertEquals(0, alone.exit(), alone.err());
+        assertTrue(a3.out().startsWith("Q: Who was Lumen?\nA: " + first.get("answer") + "\n"), a3.out());
+        assertTrue(a3.out().endsWith(alone.out()), a3.out() + " does not end with " + alone.out());
+        for (String q : many) assertEquals(1, a3.out().lines().filter(("Q: " + q)::equals).count(), q + " in " + a3.out());
     }
 
     @Test

@@ -313,4 +313,39 @@ class SacTest {
         assertNotEquals(a, Fingerprint.of(model.config(), changed));
         assertEquals(a, Fingerprint.of(model.config(), w));
     }
+
+    /**
+     * More questions than Answerer.BATCH answered together (they join as places free up) give, question by question,
+     * the answer asked alone gives: ids, stop, prompt rows, steps and the kept logits bit for bit. With the adapter
+     * ([LM] row) and training-free; the answers end at different steps (EOS or the limit).
+     */
+    @Test
+    void questionsAnsweredTogetherEqualQuestionsAnsweredAlone() {
+        List<String> questions = new ArrayList<>();
+        for (int i = 0; i < Answerer.BATCH + 3; i++)
+            questions.add(i % 3 == 0 ? "What did the machine dream of?" : "Which node " + "hums ".repeat(i) + "first?");
+        AnswerOptions opts = AnswerOptions.DEFAULT.withMaxNewTokens(80).withKeepLogits(3);
+        for (Sac sac : new Sac[]{sac5, trainingFree}) {
+            CompressedContext ctx = sac.compress(TEXT.repeat(2), 5);
+            List<Answer> together = sac.answerAll(ctx, questions, opts);
+            assertEquals(questions.size(), together.size());
+            java.util.Set<Integer> lengths = new java.util.HashSet<>();
+            for (int i = 0; i < questions.size(); i++) {
+                Answer alone = sac.answer(ctx, questions.get(i), opts), t = together.get(i);
+                String what = (sac == sac5 ? "adapter" : "training-free") + ", question " + i;
+                assertArrayEquals(alone.ids(), t.ids(), what);
+                assertEquals(alone.text(), t.text(), what);
+                assertEquals(alone.stop(), t.stop(), what);
+                assertEquals(alone.promptRows(), t.promptRows(), what);
+                assertEquals(alone.decodeSteps(), t.decodeSteps(), what);
+                assertEquals(alone.logits().size(), t.logits().size(), what);
+                for (int j = 0; j < alone.logits().size(); j++) assertArrayEquals(alone.logits().get(j), t.logits().get(j), what + ", step " + j);
+                lengths.add(t.ids().length);
+            }
+            assertTrue(lengths.size() > 1, "answers of different lengths: " + lengths);
+        }
+        assertThrows(IllegalArgumentException.class, () -> trainingFree.answerAll(trainingFree.compress(TEXT, 5),
+                List.of("a?", "b?"), AnswerOptions.DEFAULT.withOnToken(t -> { })), "streaming needs one question");
+        assertEquals(List.of(), trainingFree.answerAll(trainingFree.compress(TEXT, 5), List.of(), AnswerOptions.DEFAULT));
+    }
 }

@@ -8,6 +8,7 @@ import io.sac4j.forward.Rope;
 import io.sac4j.load.ModelConfig;
 import io.sac4j.load.Tensor;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorSpecies;
 
 import java.util.ArrayList;
@@ -198,7 +199,10 @@ public final class CpuBackend implements Backend {
                 cfg.nHeads(), cfg.nKvHeads(), cfg.headDim(), par);
     }
 
-    /** gate = silu(gate) * up = gate / (1 + exp(-gate)) * up, with the vector exp. */
+    /**
+     * gate = silu(gate) * up = gate / (1 + exp(-gate)) * up, with the vector exp for every element, the tail too
+     * (masked): an element's value must not depend on where the rows beside it put the tail (Llama.decodeEach).
+     */
     @Override
     public void swiglu(Buf gate, Buf up) {
         float[] g = b(gate).data(), u = b(up).data();
@@ -208,9 +212,10 @@ public final class CpuBackend implements Backend {
                 FloatVector x = FloatVector.fromArray(F, g, i);
                 x.div(Vec.exp(x.neg()).add(1f)).mul(FloatVector.fromArray(F, u, i)).intoArray(g, i);
             }
-            for (; i < hi; i++) {
-                float x = g[i];
-                g[i] = x / (1.0f + (float) Math.exp(-x)) * u[i];
+            if (i < hi) { // lanes are independent: the same values as unmasked
+                VectorMask<Float> m = F.indexInRange(i, hi);
+                FloatVector x = FloatVector.fromArray(F, g, i, m);
+                x.div(Vec.exp(x.neg()).add(1f)).mul(FloatVector.fromArray(F, u, i, m)).intoArray(g, i, m);
             }
         });
     }
@@ -224,6 +229,12 @@ public final class CpuBackend implements Backend {
                 FloatVector.fromArray(F, xs, i).add(FloatVector.fromArray(F, ys, i)).intoArray(xs, i);
             for (; i < hi; i++) xs[i] += ys[i];
         });
+    }
+
+    @Override
+    public void copyRows(Buf dst, int dstRow, Buf src, int srcRow, int count) {
+        Backend.checkCopy(dst, dstRow, src, srcRow, count);
+        System.arraycopy(b(src).data(), srcRow * src.cols(), b(dst).data(), dstRow * dst.cols(), count * src.cols());
     }
 
     @Override

@@ -11,6 +11,7 @@ import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
@@ -26,8 +27,9 @@ import java.util.concurrent.atomic.AtomicReference;
  * <li>More rows (prefill) is a GEMM, bound by FMA throughput: a 4 x 4 register tile (4 token rows x 4 weight rows)
  * over packed copies; each thread widens an L2-sized block of its weight rows to f32 once and runs every token
  * tile over it, so the widening costs nothing per token and one kernel serves every type.
- * <li>A few rows (up to {@link #FEW_ROWS}) of F32/BF16 weights: the same tile on weights widened in registers, no
- * block copy, which too few token tiles would not pay for.
+ * <li>A few rows (up to {@link #FEW_ROWS}) of F32/BF16/F16 weights: the same tile on weights widened in registers
+ * (F16: in a 4-row scratch), no block copy, which too few token tiles would not pay for; summed in the GEMV's order,
+ * so up to {@link #EXACT_ROWS} rows of any type give each row what the GEMV gives it.
  * </ul>
  * Work is split over output columns (weight rows) only, so a result never depends on the thread count.
  */
@@ -52,8 +54,27 @@ public final class CpuMatmul {
      */
     public static void matmul(float[] out, float[] x, int rows, Tensor w, Parallel par, AtomicReference<float[]> spare) {
         if (rows == 1) gemv(out, x, w, par);
-        else if (rows <= FEW_ROWS && w.cols() % VL == 0 && (w.type() == DType.F32 || w.type() == DType.BF16)) gemmFew(out, x, rows, w, par);
+        else if (rows <= FEW_ROWS && w.type() != DType.Q8_0) gemmFew(out, x, rows, w, par);
+        else if (rows <= EXACT_ROWS) gemvEach(out, x, rows, w, par);
         else gemm(out, x, rows, w, par, spare);
+    }
+
+    /**
+     * Up to this many rows, every weight type gives each row exactly what the GEMV gives that row alone (F32, BF16
+     * and F16 through {@link #gemmFew}, Q8_0 through {@link #gemvEach}): so answers decoded together, one row per
+     * question, equal answers decoded one at a time, bit for bit (see Llama.decodeEach).
+     */
+    public static final int EXACT_ROWS = 8;
+
+    /** Q8_0 rows one GEMV at a time: its block-scaled sums have no register tile that keeps the GEMV's order. */
+    private static void gemvEach(float[] out, float[] x, int rows, Tensor w, Parallel par) {
+        int n = w.rows(), k = w.cols();
+        float[] xr = new float[k], or = new float[n];
+        for (int t = 0; t < rows; t++) {
+            System.arraycopy(x, t * k, xr, 0, k);
+            gemv(or, xr, w, par);
+            System.arraycopy(or, 0, out, t * n, n);
+        }
     }
 
     // ---------------------------------------------------------------- GEMM of a few rows
@@ -69,30 +90,67 @@ public final class CpuMatmul {
     /**
      * The GEMM's 4 x 4 register tile, but with the weights read straight from their segment and widened in registers,
      * as the GEMV does, and x read in place: no packing at all. Each thread keeps a 4-row weight tile (16 KB of BF16
-     * at k = 2048) in L1/L2 while every token tile passes over it. Only for F32 and BF16, whose widening costs at most
-     * a shift, and for k a multiple of the vector length.
+     * at k = 2048) in L1/L2 while every token tile passes over it. For F32 and BF16, whose widening costs at most a
+     * shift; F16 weight tiles are first widened to f32 in a small scratch (exactly: the same values), then run as
+     * F32. Each output is summed in the GEMV's order (VL lanes over whole vectors, {@link Vec#sum}, then the tail
+     * element by element), so a row's result does not depend on the rows beside it.
      */
     static void gemmFew(float[] out, float[] x, int rows, Tensor w, Parallel par) {
-        int n = w.rows(), k = w.cols(), wTiles = (n + 3) / 4;
+        int n = w.rows(), k = w.cols(), wTiles = (n + 3) / 4, kFull = k - k % VL;
         long rb = w.rowBytes();
-        boolean bf16 = w.type() == DType.BF16;
+        DType type = w.type();
         MemorySegment s = w.data();
         par.forRange(wTiles, 1, (lo, hi) -> {
             float[] acc = new float[16 * VL];
-            for (int j = lo; j < hi; j++) {
-                int n0 = 4 * j;
-                // rows past the end are computed again from the last one and not stored (sums skips them)
-                long o0 = rb * Math.min(n0, n - 1), o1 = rb * Math.min(n0 + 1, n - 1);
-                long o2 = rb * Math.min(n0 + 2, n - 1), o3 = rb * Math.min(n0 + 3, n - 1);
-                for (int t0 = 0; t0 < rows; t0 += 4) {
-                    int x0 = k * t0, x1 = k * Math.min(t0 + 1, rows - 1);
-                    int x2 = k * Math.min(t0 + 2, rows - 1), x3 = k * Math.min(t0 + 3, rows - 1);
-                    if (bf16) fewBf16(s, o0, o1, o2, o3, x, x0, x1, x2, x3, k, acc);
-                    else fewF32(s, o0, o1, o2, o3, x, x0, x1, x2, x3, k, acc);
-                    sums(acc, out, t0, Math.min(4, rows - t0), n0, Math.min(4, n - n0), n, false);
+            // off-heap, as the weights: vector loads from a heap segment were ~10x slower here
+            try (Arena arena = type == DType.F16 ? Arena.ofConfined() : null) {
+                MemorySegment f32 = arena == null ? null : arena.allocate(16L * Math.max(kFull, 1), 64);
+                for (int j = lo; j < hi; j++) {
+                    int n0 = 4 * j, cols = Math.min(4, n - n0);
+                    // rows past the end are computed again from the last one and not stored (sums skips them)
+                    long o0 = rb * Math.min(n0, n - 1), o1 = rb * Math.min(n0 + 1, n - 1);
+                    long o2 = rb * Math.min(n0 + 2, n - 1), o3 = rb * Math.min(n0 + 3, n - 1);
+                    MemorySegment ws = s;
+                    if (f32 != null) {
+                        widenF16(s, o0, f32, 0, kFull);
+                        widenF16(s, o1, f32, 4L * kFull, kFull);
+                        widenF16(s, o2, f32, 8L * kFull, kFull);
+                        widenF16(s, o3, f32, 12L * kFull, kFull);
+                        ws = f32;
+                        o0 = 0;
+                        o1 = 4L * kFull;
+                        o2 = 8L * kFull;
+                        o3 = 12L * kFull;
+                    }
+                    for (int t0 = 0; t0 < rows; t0 += 4) {
+                        int x0 = k * t0, x1 = k * Math.min(t0 + 1, rows - 1);
+                        int x2 = k * Math.min(t0 + 2, rows - 1), x3 = k * Math.min(t0 + 3, rows - 1);
+                        if (type == DType.BF16) fewBf16(ws, o0, o1, o2, o3, x, x0, x1, x2, x3, kFull, acc);
+                        else fewF32(ws, o0, o1, o2, o3, x, x0, x1, x2, x3, kFull, acc);
+                        int tr = Math.min(4, rows - t0);
+                        sums(acc, out, t0, tr, n0, cols, n, false);
+                        if (kFull < k) tails(out, x, k, kFull, t0, tr, n0, cols, n, w);
+                    }
                 }
             }
         });
+    }
+
+    /** f16 row at byte offset {@code from} of s, its first {@code count} weights, to f32 at byte offset to of dst. */
+    private static void widenF16(MemorySegment s, long from, MemorySegment dst, long to, int count) {
+        for (int i = 0; i < count; i += VL) f16(s, from + 2L * i).intoMemorySegment(dst, to + 4L * i, LE);
+    }
+
+    /** out[t0 + r, n0 + c] += x[t0 + r, e] * w[n0 + c, e] for e in [from, k), in order: the GEMV's tail. */
+    private static void tails(float[] out, float[] x, int k, int from, int t0, int rows, int n0, int cols, int n, Tensor w) {
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < cols; c++) {
+                int o = (t0 + r) * n + n0 + c, xo = (t0 + r) * k;
+                long base = (n0 + c) * w.rowBytes();
+                float sum = out[o];
+                for (int e = from; e < k; e++) sum += x[xo + e] * scalar(w.type(), w.data(), base, e);
+                out[o] = sum;
+            }
     }
 
     /** acc[4 r + c] = lanes of x row r times BF16 weight row c (row byte offsets o0..o3, x row offsets x0..x3). */

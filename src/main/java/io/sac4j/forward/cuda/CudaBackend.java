@@ -668,6 +668,16 @@ public final class CudaBackend implements Backend {
         return out;
     }
 
+    @Override
+    public synchronized void copyRows(Buf dst, int dstRow, Buf src, int srcRow, int count) {
+        enter();
+        Backend.checkCopy(dst, dstRow, src, srcRow, count);
+        CudaBuf d = b(dst), s = b(src);
+        long bytes = 4L * count * s.cols();
+        if (bytes > 0)
+            Cu.check(cuMemcpyDtoD(d.ptr + 4L * dstRow * d.cols(), s.ptr + 4L * srcRow * s.cols(), bytes), "cuMemcpyDtoD");
+    }
+
     // ---------------------------------------------------------------- beyond Backend: SAC and decoding helpers
 
     /**

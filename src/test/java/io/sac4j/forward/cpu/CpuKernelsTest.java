@@ -123,6 +123,34 @@ class CpuKernelsTest {
         }
     }
 
+    /**
+     * Up to CpuMatmul.EXACT_ROWS rows of any type (and FEW_ROWS of the float types), each row's result is the one
+     * the GEMV gives that row alone, bit for bit: what makes answers decoded together equal answers decoded alone.
+     * Widths off the vector length check the tails; n = 6 leaves a partial weight tile.
+     */
+    @ParameterizedTest
+    @EnumSource(DType.class)
+    void fewRowsEqualTheGemvOfEachRow(DType type) {
+        int[] widths = type == DType.Q8_0 ? new int[]{32, 96, 2080} : new int[]{16, 40, 172, 2061};
+        int most = type == DType.Q8_0 ? CpuMatmul.EXACT_ROWS : CpuMatmul.FEW_ROWS;
+        long seed = 900;
+        for (int k : widths)
+            for (int rows : new int[]{2, 3, 5, CpuMatmul.EXACT_ROWS, most}) {
+                int n = 6;
+                Tensor w = SyntheticModel.tensor(ARENA, "w", type, n, k, seed++, 0f, 0.5f);
+                float[] x = random(rows * k, seed++);
+                Buf out = TWO.alloc(rows, n);
+                TWO.matmul(out, buf(TWO, rows, k, x), w);
+                float[] all = host(out);
+                for (int t = 0; t < rows; t++) {
+                    Buf one = TWO.alloc(1, n);
+                    TWO.matmul(one, buf(TWO, 1, k, java.util.Arrays.copyOfRange(x, t * k, (t + 1) * k)), w);
+                    assertArrayEquals(host(one), java.util.Arrays.copyOfRange(all, t * n, (t + 1) * n),
+                            type + " " + rows + "x" + n + "x" + k + ": row " + t + " differs from its GEMV");
+                }
+            }
+    }
+
     private static double[] referenceMatmul(float[] x, int rows, Tensor w) {
         int n = w.rows(), k = w.cols();
         float[] row = new float[k];
@@ -530,6 +558,66 @@ class CpuKernelsTest {
             assertClose(type + " prefill vs decode", stepwise, want);
             for (float f : prefill) assertTrue(Float.isFinite(f));
         }
+    }
+
+    /**
+     * Several sequences decoded together (Llama.decodeEach: one row per sequence, each with its own cache over a
+     * shared prefix, as questions over one compressed context) give each row exactly the logits of that sequence
+     * decoded alone, every weight type, up to CpuMatmul.EXACT_ROWS rows. The hidden width (100; 96 for Q8_0) is off
+     * the vector length, and the sequences have different lengths, so tails and per-row positions are covered.
+     */
+    @ParameterizedTest
+    @EnumSource(DType.class)
+    void decodingTogetherEqualsDecodingAlone(DType type) {
+        ModelConfig c = SyntheticModel.config(64, type == DType.Q8_0 ? 96 : 100, 2, 4, 2, 16, 100);
+        int vocab = c.vocabSize(), seqs = CpuMatmul.EXACT_ROWS;
+        int[] context = {1, 5, 9, 33, 2, 71, 40, 12, 8, 3, 90};
+        try (SyntheticModel m = SyntheticModel.create(c, type, 4)) {
+            io.sac4j.forward.Llama llama = new io.sac4j.forward.Llama(c, m.weights(), TWO);
+            KvCache prefix = llama.newCache(context.length);
+            int[] cpos = new int[context.length];
+            for (int i = 0; i < cpos.length; i++) cpos[i] = i;
+            llama.forward(context, cpos, prefix, Mask.causal(), io.sac4j.forward.Logits.NONE);
+            // each sequence: a prompt of 1 + s tokens after the prefix, then 3 steps
+            KvCache[] together = new KvCache[seqs], alone = new KvCache[seqs];
+            int[] next = new int[seqs], pos = new int[seqs];
+            for (int s = 0; s < seqs; s++) {
+                int[] prompt = new int[1 + s], ppos = new int[1 + s];
+                for (int i = 0; i <= s; i++) {
+                    prompt[i] = (7 * s + 13 * i) % vocab;
+                    ppos[i] = context.length + i;
+                }
+                together[s] = llama.newCache(prompt.length + 3, prefix);
+                alone[s] = llama.newCache(prompt.length + 3, prefix);
+                llama.forward(prompt, ppos, together[s], Mask.prefix(), io.sac4j.forward.Logits.NONE);
+                llama.forward(prompt, ppos, alone[s], Mask.prefix(), io.sac4j.forward.Logits.NONE);
+                next[s] = (3 * s + 1) % vocab;
+                pos[s] = context.length + prompt.length;
+            }
+            for (int step = 0; step < 3; step++) {
+                float[] all = llama.decodeEach(next.clone(), pos.clone(), together.clone(), Mask.prefix());
+                for (int s = 0; s < seqs; s++) {
+                    float[] one = llama.forward(new int[]{next[s]}, new int[]{pos[s]}, alone[s], Mask.prefix(), io.sac4j.forward.Logits.LAST);
+                    assertArrayEquals(one, java.util.Arrays.copyOfRange(all, s * vocab, (s + 1) * vocab),
+                            type + " step " + step + ": sequence " + s + " decoded together differs from alone");
+                    next[s] = argmax(one);
+                    pos[s]++;
+                }
+            }
+            for (int s = 0; s < seqs; s++) assertEquals(alone[s].length(), together[s].length());
+            assertThrows(IllegalArgumentException.class, () -> llama.decodeEach(new int[]{1, 2}, new int[]{40, 41},
+                    new KvCache[]{together[0], together[0]}, Mask.prefix()), "one cache twice");
+            assertThrows(IllegalArgumentException.class, () -> llama.decodeEach(new int[]{1, 2}, new int[]{40, 41},
+                    new KvCache[]{together[0]}, Mask.prefix()), "fewer caches than rows");
+            assertThrows(IllegalArgumentException.class, () -> llama.decodeEach(new int[]{1, 2}, new int[]{40, 41},
+                    new KvCache[]{together[0], together[1]}, Mask.prefix()), "full caches");
+        }
+    }
+
+    private static int argmax(float[] v) {
+        int best = 0;
+        for (int i = 1; i < v.length; i++) if (v[i] > v[best]) best = i;
+        return best;
     }
 
     // ------------------------------------------------------------------ thread team

@@ -174,6 +174,47 @@ class CudaLlamaTest {
     }
 
     /**
+     * Questions decoded together on the GPU (Llama.decodeEach: one row per question, per-row attention through
+     * copyRows) give the CPU's logits, and Sac.answerAll the CPU's answers, token for token.
+     */
+    @Test
+    void questionsDecodedTogetherMatchCpu() {
+        try (Model m = aidreams()) {
+            int n = 60, q = 5, vocab = m.config().vocabSize();
+            int[] context = tokens(n, vocab, 8);
+            float[][] logits = new float[2][];
+            Backend[] bes = {gpu, cpu};
+            for (int b = 0; b < 2; b++) {
+                Llama l = new Llama(m, bes[b]);
+                KvCache prefix = l.newCache(n);
+                l.forward(context, range(0, n), prefix, Mask.causal(), Logits.NONE);
+                KvCache[] caches = new KvCache[q];
+                int[] next = new int[q], pos = new int[q];
+                for (int i = 0; i < q; i++) {
+                    caches[i] = l.newCache(i + 2, prefix);
+                    l.forward(tokens(i + 1, vocab, 20 + i), range(n, i + 1), caches[i], Mask.prefix(), Logits.NONE);
+                    next[i] = 3 + i;
+                    pos[i] = n + i + 1;
+                }
+                logits[b] = l.decodeEach(next, pos, caches, Mask.prefix());
+            }
+            assertClose("decodeEach", logits[0], logits[1], 1e-9);
+
+            // one more than a batch, so the last joins when a place frees up
+            java.util.List<String> questions = java.util.List.of("What hums?", "Where do the nodes dream?", "Who?",
+                    "What unfolds?", "Why?", "When?", "How?", "Which vectors?", "And then?");
+            java.util.List<java.util.List<io.sac4j.compress.Answer>> answers = new java.util.ArrayList<>();
+            for (Backend be : bes)
+                try (io.sac4j.compress.Sac sac = io.sac4j.compress.Sac.open(m, null, be)) {
+                    CompressedContext ctx = sac.compress("Echoes of vectors unfold, a gentle hum of precision. ", 5);
+                    answers.add(sac.answerAll(ctx, questions, io.sac4j.compress.AnswerOptions.DEFAULT.withMaxNewTokens(12)));
+                }
+            for (int i = 0; i < questions.size(); i++)
+                assertArrayEquals(answers.get(1).get(i).ids(), answers.get(0).get(i).ids(), "question " + i + " on the GPU");
+        }
+    }
+
+    /**
      * A .sac file loads straight into device planes (one plane on the heap at a time): the rows are the CPU load's,
      * bit for bit in the f32 cache; a file whose checksum fails once its planes are up is refused in one line.
      */
