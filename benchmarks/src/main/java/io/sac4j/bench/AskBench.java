@@ -17,6 +17,8 @@ import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -131,6 +133,68 @@ public class AskBench {
         }
     }
 
+    /** Eight questions over one context: answered one after the other, or together (Sac.answerIds). */
+    static class Eight extends Trial {
+        List<int[]> questions;
+
+        void build(String model, int threads, int tokens, int ratio) {
+            super.build(model, threads, tokens, ratio);
+            questions = new ArrayList<>();
+            for (int i = 0; i < 8; i++) questions.add(s.sac.questionIds(Subject.QUESTION.replace("?", " " + (i + 1) + "?")));
+        }
+
+        List<Answer> answer(String mode, AnswerOptions options) {
+            if (mode.equals("together")) return s.sac.answerIds(ctx, questions, options);
+            List<Answer> out = new ArrayList<>();
+            for (int[] q : questions) out.add(s.sac.answer(ctx, q, options));
+            return out;
+        }
+    }
+
+    @State(Scope.Benchmark)
+    public static class BundledEight extends Eight {
+        @Param(Subject.BUNDLED)
+        public String model;
+
+        @Param({"alone", "together"})
+        public String mode;
+
+        @Param("2")
+        public int threads;
+
+        @Setup(Level.Trial)
+        public void setup() {
+            build(model, threads, 2048, 15);
+        }
+
+        @TearDown(Level.Trial)
+        public void tearDown() {
+            close();
+        }
+    }
+
+    @State(Scope.Benchmark)
+    public static class Llama1BEight extends Eight {
+        @Param(Subject.LLAMA_1B)
+        public String model;
+
+        @Param({"alone", "together"})
+        public String mode;
+
+        @Param("2")
+        public int threads;
+
+        @Setup(Level.Trial)
+        public void setup() {
+            build(model, threads, 2048, 15);
+        }
+
+        @TearDown(Level.Trial)
+        public void tearDown() {
+            close();
+        }
+    }
+
     private static final AnswerOptions FIRST = AnswerOptions.DEFAULT.withMaxNewTokens(1);
     private static final AnswerOptions SIXTEEN = AnswerOptions.DEFAULT.withMaxNewTokens(16);
 
@@ -160,5 +224,28 @@ public class AskBench {
     @Measurement(iterations = 5)
     public Answer first1B(Llama1B c) {
         return c.s.sac.answer(c.ctx, c.question, FIRST);
+    }
+
+    /**
+     * Eight questions, at most 16 answer tokens each, over 2,048 tokens at 15x: {@code mode} alone (one after the
+     * other) or together (decoded in one batch: each weight read once per step for all eight).
+     */
+    @Benchmark
+    @BenchmarkMode(Mode.AverageTime)
+    @OutputTimeUnit(TimeUnit.MILLISECONDS)
+    @Warmup(iterations = 3, time = 1)
+    @Measurement(iterations = 5, time = 1)
+    public List<Answer> eight(BundledEight c) {
+        return c.answer(c.mode, SIXTEEN);
+    }
+
+    /** As {@link #eight} on the 1B model: single shots of several seconds. */
+    @Benchmark
+    @BenchmarkMode(Mode.SingleShotTime)
+    @OutputTimeUnit(TimeUnit.MILLISECONDS)
+    @Warmup(iterations = 2)
+    @Measurement(iterations = 3)
+    public List<Answer> eight1B(Llama1BEight c) {
+        return c.answer(c.mode, SIXTEEN);
     }
 }

@@ -168,6 +168,7 @@ public final class Report {
         }
         renderCompress(b, results);
         renderAsk(b, results);
+        renderEight(b, results);
         boolean header = false;
         for (Result r : results) {
             if (r.benchmark().endsWith("GemmBench.matmul") || r.benchmark().contains("ForwardBench.")
@@ -226,7 +227,7 @@ public final class Report {
     }
 
     private static void renderAsk(StringBuilder b, List<Result> results) {
-        List<Result> rs = results.stream().filter(r -> r.benchmark().contains("AskBench.")).toList();
+        List<Result> rs = results.stream().filter(r -> r.benchmark().contains("AskBench.") && !metric(r).equals("eight")).toList();
         if (rs.isEmpty()) return;
         int[] ratios = {1, 5, 15, 51};
         b.append("\n## Ask latency, full vs compressed context (AskBench)\n\n");
@@ -261,6 +262,32 @@ public final class Report {
                     b.append(" |\n");
                 }
             }
+        }
+    }
+
+    /** AskBench.eight / eight1B: eight questions answered one after the other vs together. */
+    private static void renderEight(StringBuilder b, List<Result> results) {
+        List<Result> rs = results.stream().filter(r -> r.benchmark().contains("AskBench.") && metric(r).equals("eight")).toList();
+        if (rs.isEmpty()) return;
+        b.append("\n## Many questions over one context (AskBench.eight)\n\n");
+        b.append("Eight questions (\"What did the machine dream of? 1?\" ... \" 8?\"), at most 16 answer tokens each, over ")
+                .append("2,048 encoder ids SAC-compressed at 15x, training-free, ").append(rs.getFirst().param("threads"))
+                .append(" threads: `alone`, one `Sac.answer` after the other; `together`, one `Sac.answerAll` (each decoding ")
+                .append("step runs one row per unfinished question, so every weight is read once per step for all of them; ")
+                .append("the answers are the same, bit for bit). Each question's prompt (its prefill, already a GEMM of many rows) runs ")
+                .append("alone in both modes, so the speed-up grows with the answers' length. Measured: ").append(hows(rs)).append(".\n\n");
+        b.append("| model | alone | together | speed-up |\n|---|---:|---:|---:|\n");
+        for (String model : MODELS) {
+            Result alone = null, together = null;
+            for (Result r : rs) {
+                if (!r.param("model").equals(model)) continue;
+                if (r.param("mode").equals("alone")) alone = r;
+                else together = r;
+            }
+            if (alone == null && together == null) continue;
+            b.append("| ").append(modelName(model)).append(" | ").append(alone == null ? "n/a" : meanCi(alone) + " " + unit(alone))
+                    .append(" | ").append(together == null ? "n/a" : meanCi(together) + " " + unit(together)).append(" | ")
+                    .append(alone == null || together == null ? "n/a" : ratio(alone.score() / together.score())).append(" |\n");
         }
     }
 
