@@ -4,7 +4,7 @@
 # (native/emu/fake_libcuda.cpp). It proves indexing, masking, split-K, argument packing and cache layouts; it
 # says nothing about speed, races between real threads or tensor cores: scripts/gpu/run_all.sh does that on a GPU.
 # Needs g++ and the CUDA headers' nvcc toolchain only for the fatbin the jar carries (the fake checks its magic).
-# Usage: scripts/gpu/emu_check.sh [--native-only]      (about 3 minutes on 2 cores)
+# Usage: scripts/gpu/emu_check.sh [--native-only]      (about 8 minutes on 2 cores, most of it CudaCliTest)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build=target/cuda-build
