@@ -43,6 +43,22 @@ public interface Backend extends AutoCloseable {
      */
     void attention(Buf out, Buf q, Buf k, Buf v, KvCache cache, int layer, Mask mask, ModelConfig config);
 
+    /**
+     * {@link #attention} of each row alone: row i of q, k, v (one new row of sequence i) goes to {@code caches[i]} and
+     * attends to it; out row i gets the result. How several sequences decode together (Llama.decodeEach). This
+     * default runs each row through 1-row buffers; a device backend may point its kernels at the rows instead.
+     */
+    default void attendEach(Buf out, Buf q, Buf k, Buf v, KvCache[] caches, int layer, Mask mask, ModelConfig config) {
+        Buf q1 = alloc(1, q.cols()), k1 = alloc(1, k.cols()), v1 = alloc(1, v.cols()), o1 = alloc(1, out.cols());
+        for (int i = 0; i < caches.length; i++) {
+            copyRows(q1, 0, q, i, 1);
+            copyRows(k1, 0, k, i, 1);
+            copyRows(v1, 0, v, i, 1);
+            attention(o1, q1, k1, v1, caches[i], layer, mask, config);
+            copyRows(out, i, o1, 0, 1);
+        }
+    }
+
     /** A full, read-only-by-convention cache over host rows: k[layer] and v[layer] are [rows][kvDim]. */
     KvCache cacheOf(float[][] k, float[][] v, ModelConfig config);
 

@@ -151,7 +151,7 @@ public final class Llama {
             backend.rope(q, c.nHeads(), angles);
             backend.rope(k, c.nKvHeads(), angles);
             // store k/v in the cache and attend over the rows the mask allows
-            if (each) attendEach(att, q, k, v, caches, l, mask);
+            if (each) backend.attendEach(att, q, k, v, caches, l, mask, c);
             else backend.attention(att, q, k, v, cache, l, mask, c);
             // output projection and residual
             backend.matmul(xb, att, L.wo());
@@ -181,18 +181,5 @@ public final class Llama {
             System.arraycopy(row, 0, result, r * c.vocabSize(), row.length);
         }
         return result;
-    }
-
-    /** Attention of row i (one new row) over caches[i], for every row: each through 1-row buffers, as decoded alone. */
-    private void attendEach(Buf att, Buf q, Buf k, Buf v, KvCache[] caches, int layer, Mask mask) {
-        Buf q1 = backend.alloc(1, c.qDim()), k1 = backend.alloc(1, c.kvDim()), v1 = backend.alloc(1, c.kvDim());
-        Buf o1 = backend.alloc(1, c.qDim());
-        for (int i = 0; i < caches.length; i++) {
-            backend.copyRows(q1, 0, q, i, 1);
-            backend.copyRows(k1, 0, k, i, 1);
-            backend.copyRows(v1, 0, v, i, 1);
-            backend.attention(o1, q1, k1, v1, caches[i], layer, mask, c);
-            backend.copyRows(att, i, o1, 0, 1);
-        }
     }
 }

@@ -557,17 +557,42 @@ public final class CudaBackend implements Backend {
     @Override
     public synchronized void attention(Buf out, Buf q, Buf k, Buf v, KvCache cache, int layer, Mask mask, ModelConfig cfg) {
         enter();
-        CudaKvCache c = c(cache);
         CudaBuf o = b(out), qb = b(q), kb = b(k), vb = b(v);
-        int rows = qb.rows(), start = c.length(), kvDim = cfg.kvDim(), hd = cfg.headDim(), heads = cfg.nHeads(), kvHeads = cfg.nKvHeads();
+        int rows = qb.rows();
+        checkAttention(o, qb, kb, vb, rows, cfg);
+        attend(o.ptr, qb.ptr, kb.ptr, vb.ptr, rows, c(cache), layer, mask, cfg);
+    }
+
+    /** Each row's attention with the kernels pointed at the row itself: no 1-row copies (see Backend). */
+    @Override
+    public synchronized void attendEach(Buf out, Buf q, Buf k, Buf v, KvCache[] caches, int layer, Mask mask, ModelConfig cfg) {
+        enter();
+        CudaBuf o = b(out), qb = b(q), kb = b(k), vb = b(v);
+        int rows = qb.rows();
+        checkAttention(o, qb, kb, vb, rows, cfg);
+        if (caches.length != rows) throw new IllegalArgumentException(rows + " rows but " + caches.length + " caches");
+        CudaKvCache[] cs = new CudaKvCache[rows];
+        for (int i = 0; i < rows; i++) cs[i] = c(caches[i]);
+        long qRow = 4L * qb.cols(), kvRow = 4L * kb.cols();
+        for (int i = 0; i < rows; i++)
+            attend(o.ptr + i * qRow, qb.ptr + i * qRow, kb.ptr + i * kvRow, vb.ptr + i * kvRow, 1, cs[i], layer, mask, cfg);
+    }
+
+    private static void checkAttention(CudaBuf o, CudaBuf qb, CudaBuf kb, CudaBuf vb, int rows, ModelConfig cfg) {
+        int kvDim = cfg.kvDim();
+        if (qb.cols() != cfg.qDim() || o.cols() != cfg.qDim() || kb.cols() != kvDim || vb.cols() != kvDim || kb.rows() != rows || vb.rows() != rows || o.rows() != rows)
+            throw new IllegalArgumentException("attention shapes: q " + qb.rows() + "x" + qb.cols() + ", k " + kb.rows() + "x" + kb.cols()
+                    + ", v " + vb.rows() + "x" + vb.cols() + ", out " + o.rows() + "x" + o.cols());
+    }
+
+    /** Appends rows of k/v (device pointers, rows x kvDim) to c's layer, then out = attention of q over what the mask allows. */
+    private void attend(long oPtr, long qPtr, long kPtr, long vPtr, int rows, CudaKvCache c, int layer, Mask mask, ModelConfig cfg) {
+        int start = c.length(), kvDim = cfg.kvDim(), hd = cfg.headDim(), heads = cfg.nHeads(), kvHeads = cfg.nKvHeads();
         if (start + rows > c.capacity()) throw new IllegalStateException("KV cache full: " + (start + rows) + " > " + c.capacity());
         if (mask.kind() == Mask.Kind.PREFIX && c.prefixLength() == 0)
             throw new IllegalArgumentException("a PREFIX mask needs a cache with a prefix");
         if (c.kvDim != kvDim || c.layers != cfg.nLayers() || layer < 0 || layer >= c.layers)
             throw new IllegalArgumentException("layer " + layer + " of a cache of " + c.layers + " layers x " + c.kvDim + " for a model of " + cfg.nLayers() + " x " + kvDim);
-        if (qb.cols() != cfg.qDim() || o.cols() != cfg.qDim() || kb.cols() != kvDim || vb.cols() != kvDim || kb.rows() != rows || vb.rows() != rows || o.rows() != rows)
-            throw new IllegalArgumentException("attention shapes: q " + qb.rows() + "x" + qb.cols() + ", k " + kb.rows() + "x" + kb.cols()
-                    + ", v " + vb.rows() + "x" + vb.cols() + ", out " + o.rows() + "x" + o.cols());
         if (rows == 0) return;
         String variant = hd == 64 ? "d64" : hd == 128 ? "d128" : hd % 4 != 0 || hd > 256 ? null : hd <= 32 ? "d32" : "d256";
         if (variant == null)
@@ -577,7 +602,7 @@ public final class CudaBackend implements Backend {
         int own = start - c.prefixLength();
         long n = (long) rows * kvDim;
         for (int kv = 0; kv < 2; kv++) {
-            long dst = c.plane(layer, kv) + (long) own * c.rowBytes(), srcPtr = kv == 0 ? kb.ptr : vb.ptr;
+            long dst = c.plane(layer, kv) + (long) own * c.rowBytes(), srcPtr = kv == 0 ? kPtr : vPtr;
             if (c.bf16)
                 kernels.launch("sac_f32_to_bf16").grid(elementwiseBlocks(n)).block(Kernels.ELEMWISE_THREADS).ptr(dst).ptr(srcPtr).i64(n).run();
             else Cu.check(cuMemcpyDtoD(dst, srcPtr, 4 * n), "cuMemcpyDtoD");
@@ -607,14 +632,14 @@ public final class CudaBackend implements Backend {
         CudaKvCache p = c.prefixCache();
         String kernel = mma ? "sac_attn_mma_bf16_" + variant : "sac_attn_" + (c.bf16 ? "bf16_" : "f32_") + variant;
         kernels.launch(kernel).grid(qBlocks, kvHeads, splits).block(mma ? Kernels.ATTN_MMA_THREADS : Kernels.ATTN_THREADS)
-                .ptr(splits > 1 ? 0 : o.ptr).ptr(qb.ptr)
+                .ptr(splits > 1 ? 0 : oPtr).ptr(qPtr)
                 .ptr(p == null ? 0 : p.plane(layer, 0)).ptr(p == null ? 0 : p.plane(layer, 1)).i32(c.prefixLength())
                 .ptr(c.plane(layer, 0)).ptr(c.plane(layer, 1))
                 .i32(rows).i32(heads).i32(kvHeads).i32(hd).i32(start).i32(mask.kind().ordinal()).i32(bs)
                 .f32((float) (1.0 / Math.sqrt(hd))).i32(splitLen).ptr(po).ptr(pml).run();
         if (splits > 1)
             kernels.launch("sac_attn_combine").grid((long) rows * heads).block(Kernels.ATTN_COMBINE_THREADS)
-                    .ptr(o.ptr).ptr(po).ptr(pml).i32(splits).i32(rows).i32(heads).i32(hd).run();
+                    .ptr(oPtr).ptr(po).ptr(pml).i32(splits).i32(rows).i32(heads).i32(hd).run();
     }
 
     // The kernel's key range of query row r (Mask.lo/hi with the block size clamped to the rows, as passed).
