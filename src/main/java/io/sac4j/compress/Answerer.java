@@ -52,13 +52,14 @@ public final class Answerer {
     public List<Answer> answerAll(CompressedContext ctx, List<int[]> questions, AnswerOptions options) {
         if (options.onToken() != null && questions.size() > 1)
             throw new IllegalArgumentException("onToken streams one answer: ask " + questions.size() + " questions one at a time");
-        for (int[] q : questions) positions(ctx, q, options); // every question is checked before any work
+        List<int[]> prompts = new ArrayList<>(questions.size()); // every question is checked before any work
+        for (int[] q : questions) prompts.add(positions(ctx, q, options));
         Answer[] done = new Answer[questions.size()];
         List<Sequence> active = new ArrayList<>();
         int next = 0;
         while (next < questions.size() || !active.isEmpty()) {
             while (active.size() < BATCH && next < questions.size()) {
-                Sequence sq = new Sequence(next, questions.get(next), ctx, options);
+                Sequence sq = new Sequence(next, questions.get(next), prompts.get(next), ctx, options);
                 next++;
                 if (sq.take()) done[sq.index] = sq.answer(); // EOS or the limit at once
                 else active.add(sq);
@@ -145,11 +146,10 @@ public final class Answerer {
         long decodeNanos;
         Answer.Stop stop = Answer.Stop.MAX_TOKENS;
 
-        /** Runs the prompt: [LM] (SAC) and the question ids over the context, up to the first answer token's logits. */
-        Sequence(int index, int[] questionIds, CompressedContext ctx, AnswerOptions options) {
+        /** Runs the prompt, [LM] (SAC) and the ids at {@code positions}, over the context to the first answer token's logits. */
+        Sequence(int index, int[] questionIds, int[] positions, CompressedContext ctx, AnswerOptions options) {
             this.index = index;
             this.options = options;
-            int[] positions = positions(ctx, questionIds, options);
             int dim = decoder.config().dim(), q = questionIds.length;
             rows = positions.length;
             float[] x = new float[rows * dim];

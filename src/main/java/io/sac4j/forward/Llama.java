@@ -67,11 +67,16 @@ public final class Llama {
 
     /** Runs {@code tokens} at {@code positions}; see {@link #forwardEmbeddings}. */
     public float[] forward(int[] tokens, int[] positions, KvCache cache, Mask mask, Logits logits) {
+        return forwardTokens(tokens, positions, new KvCache[]{cache}, mask, logits);
+    }
+
+    /** The tokens' embeddings through {@link #run}. */
+    private float[] forwardTokens(int[] tokens, int[] positions, KvCache[] caches, Mask mask, Logits logits) {
         for (int t : tokens) checkToken(t);
         try (Model.Use u = use()) {
             Buf x = backend.alloc(tokens.length, c.dim());
             backend.embed(x, w.tokenEmbedding(), tokens);
-            return run(x, positions, new KvCache[]{cache}, mask, logits);
+            return run(x, positions, caches, mask, logits);
         }
     }
 
@@ -99,18 +104,13 @@ public final class Llama {
     public float[] decodeEach(int[] tokens, int[] positions, KvCache[] caches, Mask mask) {
         if (caches.length != tokens.length)
             throw new IllegalArgumentException(tokens.length + " tokens but " + caches.length + " caches");
-        for (int t : tokens) checkToken(t);
         for (int i = 0; i < caches.length; i++) {
             for (int j = 0; j < i; j++)
                 if (caches[j] == caches[i]) throw new IllegalArgumentException("decodeEach: rows " + j + " and " + i + " share a cache");
             if (caches[i].length() + 1 > caches[i].capacity())
                 throw new IllegalArgumentException("KV cache " + i + " holds " + caches[i].capacity() + " rows; it is full");
         }
-        try (Model.Use u = use()) {
-            Buf x = backend.alloc(tokens.length, c.dim());
-            backend.embed(x, w.tokenEmbedding(), tokens);
-            return run(x, positions, caches, mask, Logits.ALL);
-        }
+        return forwardTokens(tokens, positions, caches, mask, Logits.ALL);
     }
 
     private Model.Use use() {
