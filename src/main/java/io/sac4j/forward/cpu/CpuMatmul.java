@@ -447,13 +447,16 @@ public final class CpuMatmul {
                 if (Q8_VECTORS) {
                     // per block: x . q in f32, then one multiply-add by the block scale (fewer ops than scaling
                     // every quant; the products x * q are the same, only where the scale is applied differs)
-                    for (; i + 32 <= k; i += 32) {
-                        long b = 34L * (i / 32);
-                        FloatVector xv = FloatVector.fromArray(F, x, i);
+                    // block index and byte offsets advance linearly, so the segment bounds checks hoist
+                    int blocks = k / 32;
+                    for (int bi = 0; bi < blocks; bi++) {
+                        long b = 34L * bi;
+                        int xi = 32 * bi;
+                        FloatVector xv = FloatVector.fromArray(F, x, xi);
                         FloatVector t0 = quants(s, o0 + b + 2).mul(xv), t1 = quants(s, o1 + b + 2).mul(xv);
                         FloatVector t2 = quants(s, o2 + b + 2).mul(xv), t3 = quants(s, o3 + b + 2).mul(xv);
                         for (int j = VL; j < 32; j += VL) {
-                            xv = FloatVector.fromArray(F, x, i + j);
+                            xv = FloatVector.fromArray(F, x, xi + j);
                             t0 = quants(s, o0 + b + 2 + j).fma(xv, t0);
                             t1 = quants(s, o1 + b + 2 + j).fma(xv, t1);
                             t2 = quants(s, o2 + b + 2 + j).fma(xv, t2);
@@ -464,6 +467,7 @@ public final class CpuMatmul {
                         a2 = t2.fma(FloatVector.broadcast(F, scale(s, o2 + b)), a2);
                         a3 = t3.fma(FloatVector.broadcast(F, scale(s, o3 + b)), a3);
                     }
+                    i = 32 * blocks;
                 }
             }
         }
