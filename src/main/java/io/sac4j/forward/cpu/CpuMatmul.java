@@ -102,38 +102,47 @@ public final class CpuMatmul {
         MemorySegment s = w.data();
         par.forRange(wTiles, 1, (lo, hi) -> {
             float[] acc = new float[16 * VL];
-            // off-heap, as the weights: vector loads from a heap segment were ~10x slower here
-            try (Arena arena = type == DType.F16 ? Arena.ofConfined() : null) {
-                MemorySegment f32 = arena == null ? null : arena.allocate(16L * Math.max(kFull, 1), 64);
-                for (int j = lo; j < hi; j++) {
-                    int n0 = 4 * j, cols = Math.min(4, n - n0);
-                    // rows past the end are computed again from the last one and not stored (sums skips them)
-                    long o0 = rb * Math.min(n0, n - 1), o1 = rb * Math.min(n0 + 1, n - 1);
-                    long o2 = rb * Math.min(n0 + 2, n - 1), o3 = rb * Math.min(n0 + 3, n - 1);
-                    MemorySegment ws = s;
-                    if (f32 != null) {
-                        widenF16(s, o0, f32, 0, kFull);
-                        widenF16(s, o1, f32, 4L * kFull, kFull);
-                        widenF16(s, o2, f32, 8L * kFull, kFull);
-                        widenF16(s, o3, f32, 12L * kFull, kFull);
-                        ws = f32;
-                        o0 = 0;
-                        o1 = 4L * kFull;
-                        o2 = 8L * kFull;
-                        o3 = 12L * kFull;
-                    }
-                    for (int t0 = 0; t0 < rows; t0 += 4) {
-                        int x0 = k * t0, x1 = k * Math.min(t0 + 1, rows - 1);
-                        int x2 = k * Math.min(t0 + 2, rows - 1), x3 = k * Math.min(t0 + 3, rows - 1);
-                        if (type == DType.BF16) fewBf16(ws, o0, o1, o2, o3, x, x0, x1, x2, x3, kFull, acc);
-                        else fewF32(ws, o0, o1, o2, o3, x, x0, x1, x2, x3, kFull, acc);
-                        int tr = Math.min(4, rows - t0);
-                        sums(acc, out, t0, tr, n0, cols, n, false);
-                        if (kFull < k) tails(out, x, k, kFull, t0, tr, n0, cols, n, w);
-                    }
+            MemorySegment f32 = type == DType.F16 ? f16Scratch(16L * Math.max(kFull, 1)) : null;
+            for (int j = lo; j < hi; j++) {
+                int n0 = 4 * j, cols = Math.min(4, n - n0);
+                // rows past the end are computed again from the last one and not stored (sums skips them)
+                long o0 = rb * Math.min(n0, n - 1), o1 = rb * Math.min(n0 + 1, n - 1);
+                long o2 = rb * Math.min(n0 + 2, n - 1), o3 = rb * Math.min(n0 + 3, n - 1);
+                MemorySegment ws = s;
+                if (f32 != null) {
+                    widenF16(s, o0, f32, 0, kFull);
+                    widenF16(s, o1, f32, 4L * kFull, kFull);
+                    widenF16(s, o2, f32, 8L * kFull, kFull);
+                    widenF16(s, o3, f32, 12L * kFull, kFull);
+                    ws = f32;
+                    o0 = 0;
+                    o1 = 4L * kFull;
+                    o2 = 8L * kFull;
+                    o3 = 12L * kFull;
+                }
+                for (int t0 = 0; t0 < rows; t0 += 4) {
+                    int x0 = k * t0, x1 = k * Math.min(t0 + 1, rows - 1);
+                    int x2 = k * Math.min(t0 + 2, rows - 1), x3 = k * Math.min(t0 + 3, rows - 1);
+                    if (type == DType.BF16) fewBf16(ws, o0, o1, o2, o3, x, x0, x1, x2, x3, kFull, acc);
+                    else fewF32(ws, o0, o1, o2, o3, x, x0, x1, x2, x3, kFull, acc);
+                    int tr = Math.min(4, rows - t0);
+                    sums(acc, out, t0, tr, n0, cols, n, false);
+                    if (kFull < k) tails(out, x, k, kFull, t0, tr, n0, cols, n, w);
                 }
             }
         });
+    }
+
+    /**
+     * Each thread's scratch for 4 widened F16 rows, kept between calls (a decode step makes ~100 of them) and grown
+     * when a wider matrix comes. Off-heap, as the weights: vector loads from a heap segment were ~10x slower here.
+     */
+    private static final ThreadLocal<MemorySegment> F16_SCRATCH = ThreadLocal.withInitial(() -> MemorySegment.NULL);
+
+    private static MemorySegment f16Scratch(long bytes) {
+        MemorySegment m = F16_SCRATCH.get();
+        if (m.byteSize() < bytes) F16_SCRATCH.set(m = Arena.ofAuto().allocate(bytes, 64));
+        return m;
     }
 
     /** f16 row at byte offset {@code from} of s, its first {@code count} weights, to f32 at byte offset to of dst. */
