@@ -20,16 +20,16 @@ import java.util.concurrent.atomic.AtomicReference;
 /**
  * out[t, n] = sum_k x[t, k] * w[n, k] for every weight type (F32, F16, BF16, Q8_0), reading the weights straight
  * from their (usually memory-mapped) segment. Activations and accumulation are f32, and every weight is widened to
- * its exact f32 value, so results differ from a plain f32 loop only by the order of the additions (and, for a Q8_0
- * GEMV, by applying each block's scale to the block's sum rather than to each weight).
+ * its exact f32 value (a Q8_0 weight is its quant times its block's scale, a product f32 holds exactly), so results
+ * differ from a plain f32 loop only by the order of the additions.
  * <ul>
  * <li>One row (decode) is a GEMV, bound by memory bandwidth: weights are widened in registers as they stream in.
  * <li>More rows (prefill) is a GEMM, bound by FMA throughput: a 4 x 4 register tile (4 token rows x 4 weight rows)
  * over packed copies; each thread widens an L2-sized block of its weight rows to f32 once and runs every token
  * tile over it, so the widening costs nothing per token and one kernel serves every type.
- * <li>A few rows (up to {@link #FEW_ROWS}) of F32/BF16/F16 weights: the same tile on weights widened in registers
- * (F16: in a 4-row scratch), no block copy, which too few token tiles would not pay for; summed in the GEMV's order,
- * so up to {@link #EXACT_ROWS} rows of any type give each row what the GEMV gives it.
+ * <li>A few rows (up to {@link #FEW_ROWS}): the same tile on weights widened in registers (F16: in a 4-row scratch),
+ * no block copy, which too few token tiles would not pay for; summed in the GEMV's order, so up to
+ * {@link #EXACT_ROWS} rows of any type give each row what the GEMV gives it.
  * </ul>
  * Work is split over output columns (weight rows) only, so a result never depends on the thread count.
  */
@@ -54,19 +54,20 @@ public final class CpuMatmul {
      */
     public static void matmul(float[] out, float[] x, int rows, Tensor w, Parallel par, AtomicReference<float[]> spare) {
         if (rows == 1) gemv(out, x, w, par);
-        else if (rows <= FEW_ROWS && w.type() != DType.Q8_0) gemmFew(out, x, rows, w, par);
+        else if (rows <= FEW_ROWS && (w.type() != DType.Q8_0 || Q8_VECTORS)) gemmFew(out, x, rows, w, par);
         else if (rows <= EXACT_ROWS) gemvEach(out, x, rows, w, par);
         else gemm(out, x, rows, w, par, spare);
     }
 
     /**
-     * Up to this many rows, every weight type gives each row exactly what the GEMV gives that row alone (F32, BF16
-     * and F16 through {@link #gemmFew}, Q8_0 through {@link #gemvEach}): so answers decoded together, one row per
-     * question, equal answers decoded one at a time, bit for bit (see Llama.decodeEach).
+     * Up to this many rows, every weight type gives each row exactly what the GEMV gives that row alone (through
+     * {@link #gemmFew}; Q8_0 through {@link #gemvEach} where its blocks do not split into whole vectors): so answers
+     * decoded together, one row per question, equal answers decoded one at a time, bit for bit (see
+     * Llama.decodeEach).
      */
     public static final int EXACT_ROWS = 8;
 
-    /** Q8_0 rows one GEMV at a time: its block-scaled sums have no register tile that keeps the GEMV's order. */
+    /** Q8_0 rows one GEMV at a time, where vector widths that do not divide a block leave it no few-row tile. */
     private static void gemvEach(float[] out, float[] x, int rows, Tensor w, Parallel par) {
         int n = w.rows(), k = w.cols();
         float[] xr = new float[k], or = new float[n];
@@ -83,16 +84,17 @@ public final class CpuMatmul {
      * Up to this many token rows (a question, a short prompt) use {@link #gemmFew}: with few rows the GEMM's widening
      * of every weight into an L2 block is not spread over enough token tiles. Measured here on a 8192 x 2048 matrix,
      * 2 threads, GFLOP/s of the GEMM / of gemmFew: BF16 16 rows 93-103 / 141-158, 32 rows 137 / 133-175, 64 rows
-     * 154-158 / 153, 128 rows 163-169 / 155; F32 16 rows 68-80 / 107-126, 64 rows 114 / 154.
+     * 154-158 / 153, 128 rows 163-169 / 155; F32 16 rows 68-80 / 107-126, 64 rows 114 / 154. Q8_0 (ms, 2048 x 8192
+     * at 16 and 44 rows, 8192 x 2048 at 64): 4.56 / 3.82, 12.7 / 10.6, 14.4 / 13.5.
      */
     static final int FEW_ROWS = 64;
 
     /**
      * The GEMM's 4 x 4 register tile, but with the weights read straight from their segment and widened in registers,
      * as the GEMV does, and x read in place: no packing at all. Each thread keeps a 4-row weight tile (16 KB of BF16
-     * at k = 2048) in L1/L2 while every token tile passes over it. For F32 and BF16, whose widening costs at most a
-     * shift; F16 weight tiles are first widened to f32 in a small scratch (exactly: the same values), then run as
-     * F32. Each output is summed in the GEMV's order (VL lanes over whole vectors, {@link Vec#sum}, then the tail
+     * at k = 2048) in L1/L2 while every token tile passes over it. F32, BF16 and Q8_0 widen in registers (a shift; a
+     * conversion and the block scale's multiply); F16 weight tiles are first widened to f32 in a small scratch
+     * (exactly: the same values), then run as F32. Each output is summed in the GEMV's order (VL lanes over whole vectors, {@link Vec#sum}, then the tail
      * element by element), so a row's result does not depend on the rows beside it.
      */
     static void gemmFew(float[] out, float[] x, int rows, Tensor w, Parallel par) {
@@ -124,6 +126,7 @@ public final class CpuMatmul {
                     int x0 = k * t0, x1 = k * Math.min(t0 + 1, rows - 1);
                     int x2 = k * Math.min(t0 + 2, rows - 1), x3 = k * Math.min(t0 + 3, rows - 1);
                     if (type == DType.BF16) fewBf16(ws, o0, o1, o2, o3, x, x0, x1, x2, x3, kFull, acc);
+                    else if (type == DType.Q8_0) fewQ8(ws, o0, o1, o2, o3, x, x0, x1, x2, x3, k, acc);
                     else fewF32(ws, o0, o1, o2, o3, x, x0, x1, x2, x3, kFull, acc);
                     int tr = Math.min(4, rows - t0);
                     sums(acc, out, t0, tr, n0, cols, n, false);
@@ -192,6 +195,51 @@ public final class CpuMatmul {
             a13 = v1.fma(w, a13);
             a23 = v2.fma(w, a23);
             a33 = v3.fma(w, a33);
+        }
+        store16(acc, a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23, a30, a31, a32, a33);
+    }
+
+    /**
+     * As {@link #fewBf16} for Q8_0 weights (k a multiple of 32, {@link #Q8_VECTORS}): each quant times its block
+     * scale, then multiply-adds, in the GEMV's order.
+     */
+    private static void fewQ8(MemorySegment s, long o0, long o1, long o2, long o3, float[] x, int x0, int x1, int x2, int x3,
+                              int k, float[] acc) {
+        FloatVector a00 = FloatVector.zero(F), a01 = a00, a02 = a00, a03 = a00;
+        FloatVector a10 = a00, a11 = a00, a12 = a00, a13 = a00;
+        FloatVector a20 = a00, a21 = a00, a22 = a00, a23 = a00;
+        FloatVector a30 = a00, a31 = a00, a32 = a00, a33 = a00;
+        int blocks = k / 32;
+        for (int bi = 0; bi < blocks; bi++) { // block index and offsets linear: the bounds checks hoist
+            long b = 34L * bi;
+            int xi = 32 * bi;
+            FloatVector d0 = FloatVector.broadcast(F, scale(s, o0 + b)), d1 = FloatVector.broadcast(F, scale(s, o1 + b));
+            FloatVector d2 = FloatVector.broadcast(F, scale(s, o2 + b)), d3 = FloatVector.broadcast(F, scale(s, o3 + b));
+            for (int j = 0; j < 32; j += VL) {
+                int i = xi + j;
+                FloatVector v0 = FloatVector.fromArray(F, x, x0 + i), v1 = FloatVector.fromArray(F, x, x1 + i);
+                FloatVector v2 = FloatVector.fromArray(F, x, x2 + i), v3 = FloatVector.fromArray(F, x, x3 + i);
+                FloatVector w = quants(s, o0 + b + 2 + j).mul(d0);
+                a00 = v0.fma(w, a00);
+                a10 = v1.fma(w, a10);
+                a20 = v2.fma(w, a20);
+                a30 = v3.fma(w, a30);
+                w = quants(s, o1 + b + 2 + j).mul(d1);
+                a01 = v0.fma(w, a01);
+                a11 = v1.fma(w, a11);
+                a21 = v2.fma(w, a21);
+                a31 = v3.fma(w, a31);
+                w = quants(s, o2 + b + 2 + j).mul(d2);
+                a02 = v0.fma(w, a02);
+                a12 = v1.fma(w, a12);
+                a22 = v2.fma(w, a22);
+                a32 = v3.fma(w, a32);
+                w = quants(s, o3 + b + 2 + j).mul(d3);
+                a03 = v0.fma(w, a03);
+                a13 = v1.fma(w, a13);
+                a23 = v2.fma(w, a23);
+                a33 = v3.fma(w, a33);
+            }
         }
         store16(acc, a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23, a30, a31, a32, a33);
     }
@@ -454,27 +502,24 @@ public final class CpuMatmul {
             }
             case Q8_0 -> {
                 if (Q8_VECTORS) {
-                    // per block: x . q in f32, then one multiply-add by the block scale (fewer ops than scaling
-                    // every quant; the products x * q are the same, only where the scale is applied differs)
-                    // block index and byte offsets advance linearly, so the segment bounds checks hoist
+                    // each quant times its block scale (exact: 8-bit times 11-bit significands fit f32), then
+                    // multiply-adds as for F32 weights: the few-row tile sums in this order too, and shares the
+                    // widening between its rows
                     int blocks = k / 32;
-                    for (int bi = 0; bi < blocks; bi++) {
+                    for (int bi = 0; bi < blocks; bi++) { // block index and offsets linear: the bounds checks hoist
                         long b = 34L * bi;
                         int xi = 32 * bi;
-                        FloatVector xv = FloatVector.fromArray(F, x, xi);
-                        FloatVector t0 = quants(s, o0 + b + 2).mul(xv), t1 = quants(s, o1 + b + 2).mul(xv);
-                        FloatVector t2 = quants(s, o2 + b + 2).mul(xv), t3 = quants(s, o3 + b + 2).mul(xv);
-                        for (int j = VL; j < 32; j += VL) {
-                            xv = FloatVector.fromArray(F, x, xi + j);
-                            t0 = quants(s, o0 + b + 2 + j).fma(xv, t0);
-                            t1 = quants(s, o1 + b + 2 + j).fma(xv, t1);
-                            t2 = quants(s, o2 + b + 2 + j).fma(xv, t2);
-                            t3 = quants(s, o3 + b + 2 + j).fma(xv, t3);
+                        FloatVector d0 = FloatVector.broadcast(F, scale(s, o0 + b));
+                        FloatVector d1 = FloatVector.broadcast(F, scale(s, o1 + b));
+                        FloatVector d2 = FloatVector.broadcast(F, scale(s, o2 + b));
+                        FloatVector d3 = FloatVector.broadcast(F, scale(s, o3 + b));
+                        for (int j = 0; j < 32; j += VL) {
+                            FloatVector xv = FloatVector.fromArray(F, x, xi + j);
+                            a0 = quants(s, o0 + b + 2 + j).mul(d0).fma(xv, a0);
+                            a1 = quants(s, o1 + b + 2 + j).mul(d1).fma(xv, a1);
+                            a2 = quants(s, o2 + b + 2 + j).mul(d2).fma(xv, a2);
+                            a3 = quants(s, o3 + b + 2 + j).mul(d3).fma(xv, a3);
                         }
-                        a0 = t0.fma(FloatVector.broadcast(F, scale(s, o0 + b)), a0);
-                        a1 = t1.fma(FloatVector.broadcast(F, scale(s, o1 + b)), a1);
-                        a2 = t2.fma(FloatVector.broadcast(F, scale(s, o2 + b)), a2);
-                        a3 = t3.fma(FloatVector.broadcast(F, scale(s, o3 + b)), a3);
                     }
                     i = 32 * blocks;
                 }
