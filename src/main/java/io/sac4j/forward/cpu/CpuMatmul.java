@@ -15,6 +15,10 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
+import java.util.Collections;
+import java.util.Map;
+import java.util.WeakHashMap;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
@@ -437,6 +441,8 @@ public final class CpuMatmul {
      */
     static void gemv(float[] out, float[] x, Tensor w, Parallel par) {
         int n = w.rows();
+        float[] xs = w.type() == DType.F16 && FINITE_F16.containsKey(w) ? scaledForF16(x) : null;
+        AtomicBoolean special = new AtomicBoolean();
         par.forRange(n, 64, (lo, hi) -> {
             float[] acc = new float[4 * VL];
             int[] rows = new int[4];
@@ -445,13 +451,52 @@ public final class CpuMatmul {
                 int m = 0;
                 for (int c = 0; c < 4; c++) if (lo + c * q + i < hi) rows[m++] = lo + c * q + i;
                 for (int c = m; c < 4; c++) rows[c] = rows[0]; // computed again, not stored
-                dot4(w, x, rows, m, acc, out);
+                dot4(w, x, xs, rows, m, acc, out, special);
             }
         });
+        if (w.type() == DType.F16 && xs == null && !special.get()) FINITE_F16.put(w, Boolean.TRUE);
     }
 
-    /** out[rows[c]] = dot(x, w[rows[c]]) for c < m. */
-    private static void dot4(Tensor w, float[] x, int[] rows, int m, float[] acc, float[] out) {
+    /**
+     * F16 tensors in which a whole GEMV found no inf or NaN. Weights never change once loaded, so later GEMVs over
+     * them skip the tracking of specials and the f16 rebias (see {@link #scaledForF16}). Weak keys: a closed model's
+     * tensors leave with it; a record key compares its shape array by identity, so only the same tensor matches.
+     */
+    private static final Map<Tensor, Boolean> FINITE_F16 = Collections.synchronizedMap(new WeakHashMap<>());
+
+    /** Whether GEMVs over w take the F16 path without checks (for tests). */
+    static boolean knownFiniteF16(Tensor w) {
+        return FINITE_F16.containsKey(w);
+    }
+
+    /**
+     * x * 2^112, or null when that would overflow (|x| >= 2^16). An f16 weight's bits shifted into f32 position
+     * without rebias are w * 2^-112 exactly, so fma(those bits, x * 2^112, acc) == fma(w, x, acc) bit for bit, one
+     * multiply per weight fewer.
+     */
+    private static float[] scaledForF16(float[] x) {
+        float[] xs = new float[x.length];
+        FloatVector max = FloatVector.zero(F);
+        int i = 0;
+        for (int end = F.loopBound(x.length); i < end; i += VL) {
+            FloatVector v = FloatVector.fromArray(F, x, i);
+            max = max.max(v.abs());
+            v.mul(0x1p112f).intoArray(xs, i);
+        }
+        float most = max.reduceLanes(VectorOperators.MAX);
+        for (; i < x.length; i++) {
+            most = Math.max(most, Math.abs(x[i]));
+            xs[i] = x[i] * 0x1p112f;
+        }
+        return most < 0x1p16f ? xs : null; // a NaN in x fails this too: the plain path then gives the NaN
+    }
+
+    /**
+     * out[rows[c]] = dot(x, w[rows[c]]) for c < m. F16: with xs (x * 2^112) the weights need no rebias and no check
+     * for specials; without, inf/NaN seen set {@code special}.
+     */
+    private static void dot4(Tensor w, float[] x, float[] xs, int[] rows, int m, float[] acc, float[] out,
+                             AtomicBoolean special) {
         MemorySegment s = w.data();
         int k = w.cols(), i = 0;
         long rb = w.rowBytes();
@@ -477,6 +522,16 @@ public final class CpuMatmul {
                 }
             }
             case F16 -> {
+                if (xs != null) {
+                    for (; i + VL <= k; i += VL) {
+                        FloatVector xv = FloatVector.fromArray(F, xs, i);
+                        a0 = f16Unbiased(halves(s, o0 + 2L * i)).fma(xv, a0);
+                        a1 = f16Unbiased(halves(s, o1 + 2L * i)).fma(xv, a1);
+                        a2 = f16Unbiased(halves(s, o2 + 2L * i)).fma(xv, a2);
+                        a3 = f16Unbiased(halves(s, o3 + 2L * i)).fma(xv, a3);
+                    }
+                    break;
+                }
                 // finite weights only (cheaper); the largest |f16| bits seen tell afterwards whether inf/NaN occurred
                 IntVector seen = IntVector.zero(I);
                 for (; i + VL <= k; i += VL) {
@@ -490,6 +545,7 @@ public final class CpuMatmul {
                     seen = seen.max(h0.and(0x7fff)).max(h1.and(0x7fff)).max(h2.and(0x7fff)).max(h3.and(0x7fff));
                 }
                 if (seen.reduceLanes(VectorOperators.MAX) >= 0x7c00) { // rare: redo these rows with inf/NaN handled
+                    special.set(true);
                     a0 = a1 = a2 = a3 = FloatVector.zero(F);
                     for (i = 0; i + VL <= k; i += VL) {
                         FloatVector xv = FloatVector.fromArray(F, x, i);
@@ -633,8 +689,13 @@ public final class CpuMatmul {
 
     /** f16 bits (sign-extended) to f32, right for every value but inf and NaN. */
     private static FloatVector f16Finite(IntVector h) {
+        return f16Unbiased(h).mul(0x1p112f);
+    }
+
+    /** f16 bits (sign-extended) in f32 position, exponent still biased by 15: the value times 2^-112, exactly. */
+    private static FloatVector f16Unbiased(IntVector h) {
         // sign extension put copies of the sign in bits 31..16; after << 13 bit 31 is the sign, 27..13 exp+mantissa
-        return h.lanewise(VectorOperators.LSHL, 13).and(0x8fffe000).reinterpretAsFloats().mul(0x1p112f);
+        return h.lanewise(VectorOperators.LSHL, 13).and(0x8fffe000).reinterpretAsFloats();
     }
 
     /** VL int8 quants times their block scale (exact: 8-bit times 11-bit significands fit f32). */

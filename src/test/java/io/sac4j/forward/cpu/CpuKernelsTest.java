@@ -23,6 +23,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -204,6 +205,52 @@ class CpuKernelsTest {
             assertEquals(Float.NEGATIVE_INFINITY, o[t * 3 + 1], "row " + t);
             assertTrue(Float.isNaN(o[t * 3 + 2]), "row " + t);
         }
+    }
+
+    /**
+     * The F16 GEMV's first pass over a tensor checks for inf/NaN; once a whole pass found none, later passes skip the
+     * checks and the rebias (x scaled by 2^112 instead). Both give the same bits, subnormal, zero and largest weights
+     * included; an x too large to scale takes the checked path; a tensor with a special is never marked.
+     */
+    @Test
+    void f16GemvWithoutChecksEqualsTheCheckedOne() {
+        int n = 37, k = 2048 + 5;
+        MemorySegment seg = ARENA.allocate(2L * n * k);
+        SplittableRandom r = new SplittableRandom(16);
+        for (int i = 0; i < n * k; i++) {
+            int bits = switch (i % 11) {
+                case 0 -> r.nextInt(1, 0x400);     // subnormal
+                case 1 -> 0x7bff;                  // largest finite
+                case 2 -> 0x8000;                  // -0
+                default -> r.nextInt(0, 0x7c00);   // any finite magnitude
+            };
+            seg.set(I16, 2L * i, (short) (bits | (r.nextBoolean() ? 0x8000 : 0)));
+        }
+        Tensor w = new Tensor("f16", DType.F16, new long[]{n, k}, seg);
+        float[] x = random(k, 5), big = x.clone();
+        big[7] = 70000f; // x * 2^112 would overflow
+        assertFalse(CpuMatmul.knownFiniteF16(w));
+        float[] checkedBig = gemv(w, big);
+        assertTrue(CpuMatmul.knownFiniteF16(w), "a pass without specials marks the tensor");
+        assertArrayEquals(checkedBig, gemv(w, big), "an x too large to scale takes the checked path");
+        // a tensor of the same bits, not yet marked (a new record: its shape array differs), runs checked
+        for (float x3 : new float[]{x[3], 60000f}) {
+            x[3] = x3;
+            Tensor fresh = new Tensor("f16", DType.F16, new long[]{n, k}, seg);
+            assertArrayEquals(gemv(fresh, x), gemv(w, x), "x[3] = " + x3);
+        }
+        MemorySegment withInf = ARENA.allocate(seg.byteSize()).copyFrom(seg);
+        withInf.set(I16, 2L * (5 * k + 9), (short) 0x7c00);
+        Tensor inf = new Tensor("inf", DType.F16, new long[]{n, k}, withInf);
+        gemv(inf, x);
+        assertFalse(CpuMatmul.knownFiniteF16(inf));
+        assertEquals(Float.POSITIVE_INFINITY, Math.abs(gemv(inf, x)[5]));
+    }
+
+    private static float[] gemv(Tensor w, float[] x) {
+        Buf out = TWO.alloc(1, w.rows());
+        TWO.matmul(out, buf(TWO, 1, w.cols(), x), w);
+        return host(out);
     }
 
     /** Q8_0 blocks with extreme quants (-128, 127), a subnormal f16 scale and a zero scale. */
