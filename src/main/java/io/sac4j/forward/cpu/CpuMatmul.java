@@ -44,7 +44,7 @@ public final class CpuMatmul {
     private static final VectorSpecies<Short> S = VectorSpecies.of(short.class, VectorShape.forBitSize(F.vectorBitSize() / 2));
     private static final VectorSpecies<Byte> B = VectorSpecies.of(byte.class, VectorShape.forBitSize(Math.max(64, F.vectorBitSize() / 4)));
     /** Whether a Q8_0 block (32 quants) splits into whole vectors that one byte load each can fill. */
-    private static final boolean Q8_VECTORS = VL <= 32 && 32 % VL == 0 && B.length() == VL;
+    static final boolean Q8_VECTORS = VL <= 32 && 32 % VL == 0 && B.length() == VL;
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(LE);
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(LE);
@@ -98,8 +98,9 @@ public final class CpuMatmul {
      * as the GEMV does, and x read in place: no packing at all. Each thread keeps a 4-row weight tile (16 KB of BF16
      * at k = 2048) in L1/L2 while every token tile passes over it. F32, BF16 and Q8_0 widen in registers (a shift; a
      * conversion and the block scale's multiply); F16 weight tiles are first widened to f32 in a small scratch
-     * (exactly: the same values), then run as F32. Each output is summed in the GEMV's order (VL lanes over whole vectors, {@link Vec#sum}, then the tail
-     * element by element), so a row's result does not depend on the rows beside it.
+     * (exactly: the same values), then run as F32. Each output is summed in the GEMV's order (VL lanes over whole
+     * vectors, {@link Vec#sum}, then the tail element by element), so a row's result does not depend on the rows
+     * beside it.
      */
     static void gemmFew(float[] out, float[] x, int rows, Tensor w, Parallel par) {
         int n = w.rows(), k = w.cols(), wTiles = (n + 3) / 4, kFull = k - k % VL;
