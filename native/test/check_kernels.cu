@@ -103,15 +103,22 @@ static float from_bf16(uint16_t b) {
     std::memcpy(&f, &u, 4);
     return f;
 }
-// f16 by the textbook rule (normal range only: test data stays within it)
+static float from_f16(uint16_t h);
+// f16 round to nearest even, found by search over the representable values rather than by bit arithmetic (the
+// emulator's float_to_half uses that): subnormals and the overflow to infinity included
 static uint16_t f16(float f) {
-    uint32_t x;
-    std::memcpy(&x, &f, 4);
-    uint32_t sign = (x >> 16) & 0x8000, ax = x & 0x7fffffff;
-    if (ax < 0x38800000) return (uint16_t) sign;  // tiny values flush to zero in test data
-    uint32_t mant = ax & 0x7fffff, e = (ax >> 23) - 127 + 15, h = (e << 10) | (mant >> 13), rem = mant & 0x1fff;
-    if (rem > 0x1000 || (rem == 0x1000 && (h & 1))) h++;
-    return (uint16_t) (sign | h);
+    uint16_t sign = std::signbit(f) ? 0x8000 : 0;
+    double a = std::fabs((double) f);
+    if (std::isnan(f)) return sign | 0x7e00;
+    if (a >= 65520.0) return sign | 0x7c00;  // past the largest finite value (65504) by half its step or more
+    uint16_t lo = 0, hi = 0x7bff;            // the largest h with from_f16(h) <= a
+    while (lo < hi) {
+        uint16_t mid = (uint16_t) ((lo + hi + 1) / 2);
+        if (from_f16(mid) <= a) lo = mid; else hi = (uint16_t) (mid - 1);
+    }
+    if (lo == 0x7bff) return sign | lo;
+    double down = a - from_f16(lo), up = from_f16((uint16_t) (lo + 1)) - a;
+    return sign | (up < down || (up == down && (lo & 1)) ? lo + 1 : lo);
 }
 static float from_f16(uint16_t h) {
     uint32_t sign = (uint32_t) (h & 0x8000) << 16, e = (h >> 10) & 0x1f, m = h & 0x3ff;

@@ -391,7 +391,9 @@ class CudaKernelsTest {
             held = be.deviceBytesHeld();
             assertTrue(held >= (small ? 0 : 1L << 30), "held " + held);
         }
-        long slack = small ? 0 : 64L << 20;
+        // exact on the emulator only: a real driver (and compute-sanitizer, which runs this with small sizes)
+        // keeps a few MB of its own
+        long slack = gpu.name().contains("emulator") ? 0 : 64L << 20;
         assertTrue(Math.abs(driverFreeBytes() - before) <= slack,
                 "free device memory " + before + " before, " + driverFreeBytes() + " after closing a backend that held " + held);
     }

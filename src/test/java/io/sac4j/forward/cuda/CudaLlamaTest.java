@@ -133,15 +133,16 @@ class CudaLlamaTest {
             double tol = tolerance(m, prompt.length);
             assertClose(name + " prefill", g.forward(prompt, range(0, 40), cg, Mask.causal(), Logits.ALL),
                     c.forward(prompt, range(0, 40), cc, Mask.causal(), Logits.ALL), tol);
+            // 3 rows alone stay exact, but they attend to the prefill's K/V, which cuBLAS computed in bf16 / f16
             assertClose(name + " continuation", g.forward(more, range(40, 3), cg, Mask.causal(), Logits.ALL),
-                    c.forward(more, range(40, 3), cc, Mask.causal(), Logits.ALL), tolerance(m, 3));
+                    c.forward(more, range(40, 3), cc, Mask.causal(), Logits.ALL), tol);
             // two questions over one shared, read-only prefix
             KvCache pg = g.newCache(40), pc = c.newCache(40);
             g.forward(prompt, range(0, 40), pg, Mask.causal(), Logits.NONE);
             c.forward(prompt, range(0, 40), pc, Mask.causal(), Logits.NONE);
             for (int i = 0; i < 2; i++)
                 assertClose(name + " over a prefix " + i, g.forward(more, range(40, 3), g.newCache(3, pg), Mask.prefix(), Logits.ALL),
-                        c.forward(more, range(40, 3), c.newCache(3, pc), Mask.prefix(), Logits.ALL), tolerance(m, 3));
+                        c.forward(more, range(40, 3), c.newCache(3, pc), Mask.prefix(), Logits.ALL), tol);
             assertEquals(40, pg.length());
             // bidirectional blocks of 5 at large, uneven positions
             int[] pos = IntStream.range(0, 12).map(i -> 1000 + 7 * i).toArray();
