@@ -6,7 +6,8 @@
 #
 # Stages, each with its own time limit so the whole run ends inside the 10-minute call (a stage cut short or skipped
 # says so in RESULTS-GPU.md: run it again alone, e.g. `bash scripts/gpu/run_all.sh bench`). By default env runs
-# first, then the four checks (java, native, sanitize, torch) at once, then e2e and bench alone, as they time things:
+# first, then the four checks (java, native, sanitize, torch) at once, then e2e, profile and bench alone, as they
+# time things:
 #   env       GPU, driver and toolkit versions; where libcudart.so.13 and libcublas.so.13 are (-> LD_LIBRARY_PATH)
 #   java      every test of io.sac4j.forward.cuda, and io.sac4j.cli.CudaCliTest, with the JUnit console launcher:
 #             the @Tag("gpu") ones compare each op, whole forward passes (full sizes) and the CLI's generate,
@@ -21,6 +22,8 @@
 #             context full or compressed at 5x/15x/51x) at n = 2048 and 8192, and prefill/decode tokens/s
 #             (scripts/bench/SacBench.java --device cuda vs scripts/bench/torch_bench.py --device cuda, which first
 #             checks its GPU code against scripts/reference/ref_sac.py on a tiny model)
+#   profile   where sac4j's device time goes in e2e's SAC work (sac.cuda.profile=true: every op synchronised and
+#             timed), and cuBLAS through PyTorch at the same matrix shapes
 #   bench     scripts/gpu/torch_ref.py bench: attention TFLOP/s at 4k/16k/64k vs FlexAttention and SDPA,
 #             gather GB/s vs a device-to-device copy
 # Everything goes to $OUT (at most 8 files come back): RESULTS-GPU.md (summary and tables: copy it over
@@ -45,7 +48,7 @@ declare -A STATUS SECONDS_TAKEN
 
 left() { echo $(( BUDGET - ($(date +%s) - T0) )); }
 # Each stage's time limit (seconds); a stage never gets more than the run has left.
-declare -A LIMIT=([env]=30 [java]=200 [native]=120 [sanitize]=150 [torch]=90 [e2e]=150 [bench]=200)
+declare -A LIMIT=([env]=30 [java]=200 [native]=120 [sanitize]=150 [torch]=150 [e2e]=150 [profile]=90 [bench]=200)
 # run_stages NAME...: stage_NAME for each name at once, each in a child with min(its LIMIT, time left) seconds;
 # records each outcome. Only correctness stages share the machine this way: timings would suffer.
 run_stages() {
@@ -95,7 +98,7 @@ write_results() {
     echo
     echo "| stage | result | seconds |"
     echo "|---|---|---|"
-    for s in env java native sanitize torch e2e bench; do
+    for s in env java native sanitize torch e2e profile bench; do
       [[ -n ${STATUS[$s]:-} ]] && echo "| $s | ${STATUS[$s]} | ${SECONDS_TAKEN[$s]:-} |"
     done
     echo
@@ -127,6 +130,7 @@ write_results() {
       echo
       cat "$WORK/e2e.md"
     fi
+    [[ -f $WORK/profile.md ]] && { echo; cat "$WORK/profile.md"; }
   } > "$OUT/RESULTS-GPU.md"
 }
 
@@ -243,6 +247,7 @@ stage_e2e() {
     [[ -d $1 ]] || "$JAVA" "${JVM[@]}" -cp "$CP" io.sac4j.cli.Main synth --shape "$2" --dtype "$3" -o "$1" --quiet || return 1
   done
   local bench=("$JAVA" "${JVM[@]}" -cp "$CP" SacBench "$m" --device cuda --reps $reps)
+  local bench16=("$JAVA" "${JVM[@]}" -Dsac.cuda.kv=bf16 -cp "$CP" SacBench "$m" --device cuda --reps $reps)
   # The peer's own GPU code (f32) against the float64 reference first; SDPA when this torch has it, else explicit.
   local check=(python3 scripts/bench/torch_bench.py "$tiny" --device "$tdev" --check --sac-context 600 --reps 1 --ask-ratios 1,15)
   if ! "${check[@]}" --attention $att; then
@@ -271,7 +276,102 @@ stage_e2e() {
     one sac4j sac "${bench[@]}" --sac-context "$n"
     one pytorch sac "${torch[@]}" --sac-context "$n"
   done
+  # the bf16 cache (sac.cuda.kv=bf16: tensor-core attention), as PyTorch keeps its K/V
+  for n in $sizes; do one "sac4j bf16 KV" sac "${bench16[@]}" --sac-context "$n"; done
   ! grep -q '"failed": true' "$OUT/e2e.jsonl"
+}
+
+# Where sac4j's device time goes in the e2e stage's SAC work (its model; n = 2048): every op synchronised and timed
+# (sac.cuda.profile=true), with each op's first call apart; then cuBLAS through PyTorch at the same matrix shapes.
+stage_profile() {
+  local m=/tmp/sac4j-e2e/llama-3.2-1b-bf16 n=2048 kv
+  [[ -d $m ]] || "$JAVA" "${JVM[@]}" -cp "$CP" io.sac4j.cli.Main synth --shape llama-3.2-1b --dtype bf16 -o "$m" --quiet || return 1
+  rm -f "$WORK/profile.md"
+  for kv in f32 bf16; do
+    {
+      echo "### Where sac4j's device time goes: SAC compress + ask at n = $n, KV $kv (sac.cuda.profile=true)"
+      echo
+      echo "One warm-up and 3 timed compresses (ratio 15) and asks (r=15), every op synchronised: shares, not speeds."
+      echo
+      echo '```'
+      "$JAVA" "${JVM[@]}" -Dsac.cuda.kv=$kv -Dsac.cuda.profile=true -cp "$CP" SacBench "$m" --device cuda --reps 3 \
+        --sac-context $n --ask-ratios 15 2>&1 >/dev/null | sed -n '/^sac.cuda.profile:/,$p' | head -40
+      echo '```'
+      echo
+    } | tee -a "$WORK/profile.md"
+  done
+  # the host side, sampled by Java Flight Recorder in a normal (unsynchronised) run: where the Java threads are
+  echo "### sac4j's host side in the same work, KV f32 (Java Flight Recorder samples, 30 reps)" | tee -a "$WORK/profile.md"
+  "$JAVA" "${JVM[@]}" -XX:FlightRecorderOptions:stackdepth=256 \
+    -XX:StartFlightRecording=filename=$WORK/host.jfr,settings=profile -cp "$CP" SacBench "$m" \
+    --device cuda --reps 30 --sac-context $n --ask-ratios 15 > "$WORK/host.json" 2>/dev/null
+  {
+    echo
+    echo '```'
+    python3 - "$WORK/host.json" <<'PY'
+import json, sys
+d = json.loads([l for l in open(sys.argv[1]) if l.startswith("{")][-1])
+print(f"this run: compress {d['compress_tokens_per_second']:.0f} tok/s, ask r=15 {d['ask_ms']['15']:.2f} ms")
+PY
+    "$ROOT/jre/bin/jfr" print --json --events jdk.ExecutionSample,jdk.NativeMethodSample "$WORK/host.jfr" > "$WORK/host.jfr.json"
+    python3 - "$WORK/host.jfr.json" <<'PY'
+import collections, json, sys
+events = json.load(open(sys.argv[1]))["recording"]["events"]
+top, ours = collections.Counter(), collections.Counter()
+def name(f):
+    return (f["method"]["type"]["name"] + "." + f["method"]["name"]).replace("/", ".")
+for e in events:
+    frames = (e["values"].get("stackTrace") or {}).get("frames") or []
+    if not frames or e["values"].get("sampledThread", {}).get("javaName") not in ("main", None):
+        continue
+    # only the SAC work: loading the model and the tokenizer happens once
+    if not any(name(f).startswith(("io.sac4j.compress.", "io.sac4j.forward.Llama.")) for f in frames):
+        continue
+    kind = "native " if e["type"] == "jdk.NativeMethodSample" else ""
+    top[kind + name(frames[0])] += 1
+    own = next((name(f) for f in frames if name(f).startswith("io.sac4j.")), None)
+    if own:
+        ours[kind + own] += 1
+total = sum(top.values())
+print(f"{total} samples of the main thread inside the SAC work (native: in a JNI call, e.g. waiting for the device)")
+for title, c in (("innermost frame", top), ("innermost io.sac4j frame", ours)):
+    print(f"-- by {title}:")
+    for k, v in c.most_common(15):
+        print(f"{v:6d} {100 * v / max(total, 1):5.1f}%  {k}")
+PY
+    echo '```'
+    echo
+  } 2>&1 | tee -a "$WORK/profile.md"
+  {
+    echo "cuBLAS through PyTorch at the compress's shapes (m = 2040 rows: 4 chunks of 510), bf16 in; mean of 20 after 3:"
+    echo
+    echo '```'
+    python3 - <<'PY'
+import torch
+m = 2040
+for n, k in ((2048, 2048), (512, 2048), (8192, 2048), (2048, 8192)):
+    x = torch.randn(m, k, device="cuda").bfloat16()
+    w = torch.randn(n, k, device="cuda").bfloat16()
+    runs = {"bf16 out (x @ w.T)": lambda: x @ w.T}
+    try:
+        torch.mm(x, w.T, out_dtype=torch.float32)
+        runs["f32 out (torch.mm out_dtype)"] = lambda: torch.mm(x, w.T, out_dtype=torch.float32)
+    except Exception as e:
+        print(f"  (no f32-out mm in this torch: {type(e).__name__})")
+    for name, f in runs.items():
+        for _ in range(3):
+            f()
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record()
+        for _ in range(20):
+            f()
+        b.record()
+        torch.cuda.synchronize()
+        us = a.elapsed_time(b) / 20 * 1e3
+        print(f"m={m} n={n} k={k} {name}: {us:8.1f} us, {2 * m * n * k / us / 1e6:6.1f} TFLOP/s")
+PY
+    echo '```'
+  } 2>&1 | tee -a "$WORK/profile.md"
 }
 
 stage_bench() {
@@ -292,6 +392,7 @@ if (( ${#STAGES[@]} == 0 )); then
   run_stages env
   run_stages java native sanitize torch
   run_stages e2e
+  run_stages profile
   run_stages bench
 else
   for s in "${STAGES[@]}"; do run_stages "$s"; done

@@ -95,6 +95,8 @@ public final class CudaBackend implements Backend {
     private final Scratch ints, floats, partO, partMl, ropeCos, ropeSin;
     private Rope.Table ropeTable;
     private boolean closed;
+    /** sac.cuda.profile=true: per-op device times, printed on stderr by close() (see Profile). */
+    private final Profile profile = Boolean.getBoolean("sac.cuda.profile") ? new Profile() : null;
 
     /** Opens device 0 (or the one the system properties name). @throws SacException "CUDA unavailable: reason" */
     public static CudaBackend open() {
@@ -164,7 +166,7 @@ public final class CudaBackend implements Backend {
         try {
             Cu.check(cuCtxSetCurrent(ctx), "cuCtxSetCurrent");
             mem = new DeviceMemory();
-            ks = new Kernels(fatbin, options.sync());
+            ks = new Kernels(fatbin, options.sync(), profile);
         } catch (RuntimeException e) {
             if (ks != null) ks.close();
             if (mem != null) mem.close();
@@ -402,19 +404,26 @@ public final class CudaBackend implements Backend {
                     .ptr(o.ptr).ptr(xb.ptr).ptr(wp).i32(m).i32(n).i32(k).run();
         } else if (cublas != null && w.type() != DType.Q8_0) {
             if (w.type() == DType.F32) {
-                cublas.gemm(o.ptr, xb.ptr, wp, CUDA_R_32F, m, n, k);
+                gemm(o.ptr, xb.ptr, w, wp, CUDA_R_32F, m);
             } else {
                 long elems = (long) m * k;
                 long conv = floats.ensure(2 * elems);
                 kernels.launch(w.type() == DType.BF16 ? "sac_f32_to_bf16" : "sac_f32_to_f16").grid(elementwiseBlocks(elems))
                         .block(Kernels.ELEMWISE_THREADS).ptr(conv).ptr(xb.ptr).i64(elems).run();
-                cublas.gemm(o.ptr, conv, wp, w.type() == DType.BF16 ? CUDA_R_16BF : CUDA_R_16F, m, n, k);
+                gemm(o.ptr, conv, w, wp, w.type() == DType.BF16 ? CUDA_R_16BF : CUDA_R_16F, m);
             }
         } else {
             int t = Kernels.GEMM_TILE;
             kernels.launch("sac_gemm_" + suffix(w.type())).grid((n + t - 1) / t, (m + t - 1) / t, 1).block(Kernels.GEMM_THREADS)
                     .ptr(o.ptr).ptr(xb.ptr).ptr(wp).i32(m).i32(n).i32(k).run();
         }
+    }
+
+    /** cuBLAS out[m][w.rows] = x[m][w.cols] · w^T, with x already of {@code type}; profiled per shape. */
+    private void gemm(long out, long x, Tensor w, long wp, int type, int m) {
+        if (profile != null) profile.start("cublasGemmEx " + w.type() + " m=" + m + " n=" + w.rows() + " k=" + w.cols());
+        cublas.gemm(out, x, wp, type, m, w.rows(), w.cols());
+        if (profile != null) profile.stop();
     }
 
     /** Blocks for a grid-stride element-wise kernel: enough to fill the GPU, never more than the work. */
@@ -749,6 +758,7 @@ public final class CudaBackend implements Backend {
     @Override
     public synchronized void close() {
         if (closed) return;
+        if (profile != null) System.err.print(profile.report(name()));
         RuntimeException first = null;
         try {
             Cu.check(cuCtxSetCurrent(ctx), "cuCtxSetCurrent");

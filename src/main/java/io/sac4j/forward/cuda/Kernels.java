@@ -46,14 +46,17 @@ final class Kernels implements AutoCloseable {
     private final PointerPointer<Pointer> argv = new PointerPointer<>(MAX_ARGS);
     private final Launch launch = new Launch();
     private final boolean sync;
+    private final Profile profile;
     private boolean loaded;
 
     /**
      * @param sync synchronise after every launch (system property sac.cuda.sync=true), so that an error in a
      *             kernel is reported with that kernel's name instead of at the next copy
+     * @param profile times every launch (sac.cuda.profile=true), or null
      */
-    Kernels(byte[] fatbin, boolean sync) {
+    Kernels(byte[] fatbin, boolean sync, Profile profile) {
         this.sync = sync;
+        this.profile = profile;
         try (BytePointer image = new BytePointer(fatbin)) {
             Cu.check(cuModuleLoadData(module, image), "cuModuleLoadData(sac4j_kernels.fatbin)");
             loaded = true;
@@ -131,9 +134,11 @@ final class Kernels implements AutoCloseable {
         }
 
         void run() {
+            if (profile != null) profile.start(name);
             Cu.check(cuLaunchKernel(function(name), gx, gy, gz, bx, 1, 1, 0, (CUstream_st) null, argv, (PointerPointer<?>) null),
                     "cuLaunchKernel(" + name + ")");
             if (sync) Cu.check(cuCtxSynchronize(), name);
+            if (profile != null) profile.stop();
         }
     }
 
