@@ -39,6 +39,7 @@ public final class Compressor implements AutoCloseable {
     private final SacAdapter adapter;
     private final String modelFingerprint;
     private final String adapterFingerprint;
+    private final Tensor roles;  // the adapter's role_tokens [memSize][dim] as a tensor (a device uploads it once)
     private Arena arena;
     private volatile Llama encoder;
     private volatile boolean closed;
@@ -52,6 +53,8 @@ public final class Compressor implements AutoCloseable {
         this.modelFingerprint = modelFingerprint;
         this.adapterFingerprint = adapter == null ? CompressedContext.NO_ADAPTER : adapter.fingerprint();
         if (adapter != null) check(adapter, config);
+        this.roles = adapter == null ? null : new Tensor("role_tokens", DType.F32,
+                new long[]{adapter.memSize(), config.dim()}, MemorySegment.ofArray(adapter.roleTokens()));
     }
 
     /** Checks that every array of {@code a} has the size {@code c} needs; names what does not fit. */
@@ -90,34 +93,32 @@ public final class Compressor implements AutoCloseable {
             throw new SacException(adapter.source(), "the adapter has " + adapter.memSize()
                     + " role tokens, but ratio " + ratio + " puts " + Anchors.perFullChunk(ratio) + " anchors in a full chunk of "
                     + Anchors.CHUNK + " tokens: the adapter was trained for another ratio");
-        int n = ids.length, dim = config.dim(), chunk = Anchors.CHUNK;
+        int n = ids.length, chunk = Anchors.CHUNK;
         int[][] anchors = options.randomAnchorSeed() == null ? Anchors.uniform(n, ratio)
                 : Anchors.random(n, ratio, options.randomAnchorSeed());
         Llama enc = encoder();
         // a causal encoder sees everything before it in the call, so it runs one chunk per call
         int perCall = options.causalEncoder() ? 1 : options.chunksPerCall();
         Mask mask = options.causalEncoder() ? Mask.causal() : Mask.blocks(chunk);
-        float[] roles = adapter != null && !options.noAnchorEmbedding() ? adapter.roleTokens() : null;
+        Tensor roles = options.noAnchorEmbedding() ? null : this.roles;
         KvCache work = enc.newCache((int) Math.min(n, (long) perCall * chunk));
         List<KvCache> parts = new ArrayList<>();
         for (int c0 = 0; c0 < anchors.length; c0 += perCall) {
             int c1 = Math.min(anchors.length, c0 + perCall);
             int start = c0 * chunk, end = (int) Math.min(n, (long) c1 * chunk), rows = end - start;
-            float[] x = enc.embed(Arrays.copyOfRange(ids, start, end));
             int[] positions = new int[rows];
             for (int i = 0; i < rows; i++) positions[i] = start + i + 1; // global, 1-indexed
-            int[] local = new int[Arrays.stream(anchors, c0, c1).mapToInt(a -> a.length).sum()];
+            int[] local = new int[Arrays.stream(anchors, c0, c1).mapToInt(a -> a.length).sum()], roleIds = new int[local.length];
             int j = 0;
             for (int k = c0; k < c1; k++) {
                 for (int m = 0; m < anchors[k].length; m++) {
-                    int row = anchors[k][m] - start;
-                    local[j++] = row;
-                    // the m-th anchor of its chunk gets role token m
-                    if (roles != null) for (int d = 0; d < dim; d++) x[row * dim + d] += roles[m * dim + d];
+                    local[j] = anchors[k][m] - start;
+                    roleIds[j++] = m;  // the m-th anchor of its chunk gets role token m
                 }
             }
             work.truncate(0);
-            enc.forwardEmbeddings(x, rows, positions, work, mask, Logits.NONE);
+            // embedding and role vectors on the backend: a device gets token ids, not rows x dim floats
+            enc.forwardAnchored(Arrays.copyOfRange(ids, start, end), positions, work, mask, roles, local, roleIds);
             parts.add(backend.gather(work, local, config));
             if (options.progress() != null) options.progress().update(end, n);
         }

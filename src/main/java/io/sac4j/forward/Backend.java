@@ -22,6 +22,25 @@ public interface Backend extends AutoCloseable {
     /** out[t] = table[tokens[t]]. */
     void embed(Buf out, Tensor table, int[] tokens);
 
+    /**
+     * SAC's anchor embeddings: x[rows[i]] += roles[roleIds[i]], roles being [count][x.cols] (the adapter's
+     * role_tokens). The rows must be distinct ({@link #checkRoleAdd}).
+     */
+    void roleAdd(Buf x, Tensor roles, int[] rows, int[] roleIds);
+
+    /** {@link #roleAdd}'s argument checks, the same on every backend. */
+    static void checkRoleAdd(Buf x, Tensor roles, int[] rows, int[] roleIds) {
+        if (rows.length != roleIds.length) throw new IllegalArgumentException(rows.length + " anchor rows but " + roleIds.length + " role ids");
+        if (roles.cols() != x.cols()) throw new IllegalArgumentException("role vectors " + roles + " for rows of " + x.cols());
+        java.util.BitSet seen = new java.util.BitSet();
+        for (int i = 0; i < rows.length; i++) {
+            if (rows[i] < 0 || rows[i] >= x.rows()) throw new IllegalArgumentException("anchor row " + rows[i] + " is outside 0.." + (x.rows() - 1));
+            if (seen.get(rows[i])) throw new IllegalArgumentException("anchor row " + rows[i] + " appears twice");
+            seen.set(rows[i]);
+            if (roleIds[i] < 0 || roleIds[i] >= roles.rows()) throw new IllegalArgumentException("role id " + roleIds[i] + " is outside 0.." + (roles.rows() - 1));
+        }
+    }
+
     /** out[t] = x[t] / rms(x[t]) * gain. */
     void rmsNorm(Buf out, Buf x, Tensor gain, float eps);
 

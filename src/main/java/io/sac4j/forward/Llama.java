@@ -3,6 +3,7 @@ package io.sac4j.forward;
 import io.sac4j.load.LlamaWeights;
 import io.sac4j.load.Model;
 import io.sac4j.load.ModelConfig;
+import io.sac4j.load.Tensor;
 
 /**
  * The Llama-family forward pass (Llama 2/3, Qwen2, llama2.c), written once over a {@link Backend}.
@@ -63,6 +64,21 @@ public final class Llama {
             }
         }
         return out;
+    }
+
+    /**
+     * SAC's encoder input: the embeddings of {@code tokens}, role vector {@code roleIds[i]} of {@code roles} added at
+     * row {@code rows[i]} (roles null: none), run at {@code positions} into {@code cache}; no logits. Both steps
+     * run on the backend, so only token ids travel to a device.
+     */
+    public void forwardAnchored(int[] tokens, int[] positions, KvCache cache, Mask mask, Tensor roles, int[] rows, int[] roleIds) {
+        for (int t : tokens) checkToken(t);
+        try (Model.Use u = use()) {
+            Buf x = backend.alloc(tokens.length, c.dim());
+            backend.embed(x, w.tokenEmbedding(), tokens);
+            if (roles != null) backend.roleAdd(x, roles, rows, roleIds);
+            run(x, positions, new KvCache[]{cache}, mask, Logits.NONE);
+        }
     }
 
     /** Runs {@code tokens} at {@code positions}; see {@link #forwardEmbeddings}. */

@@ -76,6 +76,17 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public void roleAdd(Buf x, Tensor roles, int[] rows, int[] roleIds) {
+        Backend.checkRoleAdd(x, roles, rows, roleIds);
+        float[] xs = b(x).data(), role = new float[x.cols()];
+        int dim = x.cols();
+        for (int i = 0; i < rows.length; i++) {
+            roles.readRow(roleIds[i], role, 0);
+            for (int d = 0; d < dim; d++) xs[rows[i] * dim + d] += role[d];
+        }
+    }
+
+    @Override
     public void rmsNorm(Buf out, Buf x, Tensor gain, float eps) {
         float[] g = gain.toFloats();
         float[] xs = b(x).data(), os = b(out).data();

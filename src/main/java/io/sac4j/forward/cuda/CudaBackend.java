@@ -18,7 +18,6 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.charset.StandardCharsets;
-import java.util.BitSet;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
@@ -712,24 +711,11 @@ public final class CudaBackend implements Backend {
             Cu.check(cuMemcpyDtoD(d.ptr + 4L * dstRow * d.cols(), s.ptr + 4L * srcRow * s.cols(), bytes), "cuMemcpyDtoD");
     }
 
-    // ---------------------------------------------------------------- beyond Backend: SAC and decoding helpers
-
-    /**
-     * SAC anchor embeddings: x[rows[i]] += roles[roleIds[i]] (roles is [count][cols], e.g. the adapter's
-     * role_tokens). rows must be distinct.
-     */
+    @Override
     public synchronized void roleAdd(Buf x, Tensor roles, int[] rows, int[] roleIds) {
         enter();
         CudaBuf xb = b(x);
-        if (rows.length != roleIds.length) throw new IllegalArgumentException(rows.length + " anchor rows but " + roleIds.length + " role ids");
-        if (roles.cols() != xb.cols()) throw new IllegalArgumentException("role vectors " + roles + " for rows of " + xb.cols());
-        BitSet seen = new BitSet();
-        for (int i = 0; i < rows.length; i++) {
-            if (rows[i] < 0 || rows[i] >= xb.rows()) throw new IllegalArgumentException("anchor row " + rows[i] + " is outside 0.." + (xb.rows() - 1));
-            if (seen.get(rows[i])) throw new IllegalArgumentException("anchor row " + rows[i] + " appears twice");
-            seen.set(rows[i]);
-            if (roleIds[i] < 0 || roleIds[i] >= roles.rows()) throw new IllegalArgumentException("role id " + roleIds[i] + " is outside 0.." + (roles.rows() - 1));
-        }
+        Backend.checkRoleAdd(xb, roles, rows, roleIds);
         if (rows.length == 0) return;
         int[] both = new int[2 * rows.length];
         System.arraycopy(rows, 0, both, 0, rows.length);
@@ -738,6 +724,8 @@ public final class CudaBackend implements Backend {
         kernels.launch("sac_role_add_f32").grid(rows.length).block(Kernels.ROLE_THREADS)
                 .ptr(xb.ptr).ptr(weightF32(roles)).ptr(idx).ptr(idx + 4L * rows.length).i32(xb.cols()).run();
     }
+
+    // ---------------------------------------------------------------- beyond Backend: decoding helpers
 
     /** Greedy decoding on the device: the index of each row's largest value (first on ties; NaN never wins). */
     public synchronized int[] argmax(Buf logits) {

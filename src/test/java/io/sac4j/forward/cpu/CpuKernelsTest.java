@@ -401,6 +401,28 @@ class CpuKernelsTest {
         }
     }
 
+    /** SAC's anchor rows get their role vectors, every other row stays as it was; misuse names the problem. */
+    @Test
+    void roleAddAddsTheRoleOfEachAnchorRow() {
+        Tensor roles = SyntheticModel.tensor(ARENA, "role_tokens", DType.F32, 6, 64, 5, 0f, 1f);
+        float[] x = new float[9 * 64];
+        for (int i = 0; i < x.length; i++) x[i] = (float) Math.sin(i);
+        int[] rows = {7, 2, 4}, ids = {0, 5, 1};
+        Buf b = buf(TWO, 9, 64, x);
+        TWO.roleAdd(b, roles, rows, ids);
+        float[] want = x.clone(), role = new float[64];
+        for (int i = 0; i < rows.length; i++) {
+            roles.readRow(ids[i], role, 0);
+            for (int d = 0; d < 64; d++) want[rows[i] * 64 + d] += role[d];
+        }
+        assertArrayEquals(want, host(b));
+        var e = assertThrows(IllegalArgumentException.class, () -> TWO.roleAdd(b, roles, new int[]{2, 2}, new int[]{0, 1}));
+        assertEquals("anchor row 2 appears twice", e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> TWO.roleAdd(b, roles, new int[]{9}, new int[]{0}));
+        assertThrows(IllegalArgumentException.class, () -> TWO.roleAdd(b, roles, new int[]{1}, new int[]{6}));
+        assertArrayEquals(want, host(b), "a refused call changes nothing");
+    }
+
     // ------------------------------------------------------------------ attention
 
     private static ModelConfig attnConfig(int heads, int kvHeads, int hd) {
