@@ -41,5 +41,6 @@ cat <<MSG
 
 Now one device call (about 9 minutes; results come back in its files, under \$OUT):
   run(command="bash scripts/gpu/run_all.sh", carry=["target/gpu"], timeout_s=600)
-Then copy the returned RESULTS-GPU.md over benchmarks/RESULTS-GPU.md.
+Then put the returned RESULTS-GPU.md below the summary of benchmarks/RESULTS-GPU.md (in place of the last run's
+sections), and rewrite that summary from it.
 MSG

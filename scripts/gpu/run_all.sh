@@ -26,8 +26,8 @@
 #             timed), and cuBLAS through PyTorch at the same matrix shapes
 #   bench     scripts/gpu/torch_ref.py bench: attention TFLOP/s at 4k/16k/64k vs FlexAttention and SDPA,
 #             gather GB/s vs a device-to-device copy
-# Everything goes to $OUT (at most 8 files come back): RESULTS-GPU.md (summary and tables: copy it over
-# benchmarks/RESULTS-GPU.md), run_all.log, java.log, native.log, sanitizer.log, torch_ref.log, torch_ref.json,
+# Everything goes to $OUT (at most 8 files come back): RESULTS-GPU.md (stages and tables: it goes below the
+# summary of benchmarks/RESULTS-GPU.md, which is rewritten from it), run_all.log, java.log, native.log, sanitizer.log, torch_ref.log, torch_ref.json,
 # e2e.jsonl.
 # Usage: bash scripts/gpu/run_all.sh [stage...]      (default: all stages as above; named ones run one at a time)
 set -uo pipefail

@@ -76,7 +76,21 @@ public final class Report {
             if (Files.isRegularFile(p)) footprints.add(Json.parseObject(Files.readString(p), p.toString()));
             else missing.add(p.toString());
         }
-        Files.writeString(out, render(results, jdk, info) + renderFootprint(footprints, missing) + RAW);
+        Files.writeString(out, render(results, jdk, info) + renderFootprint(footprints, missing)
+                + renderGpu(out.resolveSibling("RESULTS-GPU.md")) + RAW);
+    }
+
+    /**
+     * The GPU's figures, so that this file holds them too: RESULTS-GPU.md's summary (everything above its first
+     * "---" line, headings one level down). That file is written on a GPU machine by scripts/gpu/run_all.sh.
+     */
+    static String renderGpu(Path gpu) throws IOException {
+        if (!Files.isRegularFile(gpu)) return "";
+        String text = Files.readString(gpu);
+        int title = text.indexOf('\n'), rule = text.indexOf("\n---\n");
+        if (title < 0 || rule < title) return "\n## GPU\n\nSee RESULTS-GPU.md (it has no summary yet).\n";
+        String summary = text.substring(title + 1, rule).strip().replaceAll("(?m)^(#+ )", "#$1");
+        return "\n## GPU (the summary of RESULTS-GPU.md)\n\n" + summary + "\n";
     }
 
     /** How JMH measured a result, e.g. "5 x 1 s after 3 warm-up" or "5 single shots after 3 warm-up". */
@@ -91,8 +105,8 @@ public final class Report {
         String threads = results.isEmpty() ? "?" : results.get(0).param("threads");
         b.append("# sac4j CPU benchmarks\n\n");
         b.append("Written by `benchmarks/run.sh` (JMH, see `benchmarks/src`) on ").append(info.getOrDefault("date", "?")).append(".\n");
-        b.append("The GPU figures (kernels vs SDPA / FlexAttention, anchor gather, end to end vs PyTorch) are in RESULTS-GPU.md,"
-                + " written by `scripts/gpu/run_all.sh` on a GPU machine.\n\n");
+        b.append("The GPU figures (kernels vs SDPA / FlexAttention, anchor gather, end to end vs PyTorch) are summarised at the"
+                + " end, from RESULTS-GPU.md, which `scripts/gpu/run_all.sh` writes on a GPU machine.\n\n");
         b.append("- Machine: ").append(info.getOrDefault("cpu", "?")).append(", ").append(info.getOrDefault("cores", "?"))
                 .append(" cores, vector extensions: ").append(info.getOrDefault("flags", "?")).append("\n");
         b.append("- JDK: ").append(jdk).append("\n");
