@@ -122,7 +122,7 @@ public final class Compressor implements AutoCloseable {
             parts.add(backend.gather(work, local, config));
             if (options.progress() != null) options.progress().update(end, n);
         }
-        KvCache cache = parts.size() == 1 ? parts.getFirst() : concat(parts);
+        KvCache cache = parts.size() == 1 ? parts.getFirst() : backend.concat(parts, config);
         return new CompressedContext(modelFingerprint, adapterFingerprint, ratio, n, cache.length(), cache,
                 adapter == null ? CompressedContext.Kind.TRAINING_FREE : CompressedContext.Kind.SAC);
     }
@@ -132,30 +132,6 @@ public final class Compressor implements AutoCloseable {
         for (int i = 0; i < ids.length; i++)
             if (ids[i] < 0 || ids[i] >= vocab)
                 throw new SacException("context ids: token " + ids[i] + " at index " + i + " is outside the vocabulary (0.." + (vocab - 1) + ")");
-    }
-
-    /** Rows of several caches, in order, as one cache. */
-    private KvCache concat(List<KvCache> parts) {
-        int layers = config.nLayers();
-        float[][] k = new float[layers][], v = new float[layers][];
-        for (int l = 0; l < layers; l++) {
-            List<float[][]> rows = new ArrayList<>();
-            int total = 0;
-            for (KvCache p : parts) {
-                float[][] kv = p.ownRows(l);
-                rows.add(kv);
-                total += kv[0].length;
-            }
-            k[l] = new float[total];
-            v[l] = new float[total];
-            int at = 0;
-            for (float[][] kv : rows) {
-                System.arraycopy(kv[0], 0, k[l], at, kv[0].length);
-                System.arraycopy(kv[1], 0, v[l], at, kv[1].length);
-                at += kv[0].length;
-            }
-        }
-        return backend.cacheOf(k, v, config);
     }
 
     /** The encoder, built on first use (the merge costs rank x (q + v) multiply-adds per weight). */

@@ -99,6 +99,33 @@ public interface Backend extends AutoCloseable {
      */
     KvCache gather(KvCache src, int[] rows, ModelConfig config);
 
+    /**
+     * The own rows of {@code parts}, in order, as one new cache (no prefix, no spare capacity): how SAC joins the
+     * anchors its encoder calls kept. This default goes through host arrays; a device backend copies on the device.
+     */
+    default KvCache concat(java.util.List<KvCache> parts, ModelConfig config) {
+        int layers = config.nLayers();
+        float[][] k = new float[layers][], v = new float[layers][];
+        for (int l = 0; l < layers; l++) {
+            java.util.List<float[][]> rows = new java.util.ArrayList<>();
+            int total = 0;
+            for (KvCache p : parts) {
+                float[][] kv = p.ownRows(l);
+                rows.add(kv);
+                total += kv[0].length;
+            }
+            k[l] = new float[total];
+            v[l] = new float[total];
+            int at = 0;
+            for (float[][] kv : rows) {
+                System.arraycopy(kv[0], 0, k[l], at, kv[0].length);
+                System.arraycopy(kv[1], 0, v[l], at, kv[1].length);
+                at += kv[0].length;
+            }
+        }
+        return cacheOf(k, v, config);
+    }
+
     /** gate = silu(gate) * up. */
     void swiglu(Buf gate, Buf up);
 

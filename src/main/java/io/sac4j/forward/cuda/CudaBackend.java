@@ -548,6 +548,35 @@ public final class CudaBackend implements Backend {
         return out;
     }
 
+    /** Device-to-device copies, one per plane and part: the joined anchors never visit the host. */
+    @Override
+    public synchronized KvCache concat(List<KvCache> parts, ModelConfig config) {
+        enter();
+        int total = 0;
+        for (KvCache part : parts) {
+            CudaKvCache p = c(part);
+            if (p.prefixLength() != 0)
+                throw new IllegalArgumentException("concat: a part has a prefix of " + p.prefixLength() + " rows");
+            if (p.layers != config.nLayers() || p.kvDim != config.kvDim() || p.bf16 != options.bf16Cache())
+                throw new IllegalArgumentException("concat: a part holds " + p.layers + " layers of " + p.kvDim + (p.bf16 ? " bf16" : " f32")
+                        + " values, not this model's " + config.nLayers() + " of " + config.kvDim());
+            total = Math.addExact(total, p.length());
+        }
+        CudaKvCache out = new CudaKvCache(this, config.nLayers(), config.kvDim(), options.bf16Cache(), total, null);
+        long at = 0;
+        for (KvCache part : parts) {
+            CudaKvCache p = c(part);
+            long bytes = (long) p.length() * p.rowBytes();
+            if (bytes == 0) continue;
+            for (int l = 0; l < p.layers; l++)
+                for (int kv = 0; kv < 2; kv++)
+                    Cu.check(cuMemcpyDtoD(out.plane(l, kv) + at, p.plane(l, kv), bytes), "cuMemcpyDtoD");
+            at += bytes;
+        }
+        out.advance(total);
+        return out;
+    }
+
     synchronized float[][] ownRows(CudaKvCache c, int layer) {
         enter();
         int n = (c.length() - c.prefixLength()) * c.kvDim;

@@ -335,6 +335,18 @@ class CudaKernelsTest {
                     assertArrayEquals(gc.ownRows(l)[0], gg.ownRows(l)[0], "gathered keys of layer " + l);
                     assertArrayEquals(gc.ownRows(l)[1], gg.ownRows(l)[1], "gathered values of layer " + l);
                 }
+                // SAC joins the anchors of its encoder calls: on the device, the CPU's rows (its concat goes through
+                // the host), an empty part included; a cache with a prefix is refused
+                int[] ends = {0, p + own - 1};
+                KvCache jg = be.concat(java.util.List.of(gg, be.gather(cg, ends, cfg), be.gather(cg, new int[0], cfg)), cfg);
+                KvCache jc = cpu.concat(java.util.List.of(gc, cpu.gather(cc, ends, cfg)), cfg);
+                assertEquals(rows.length + 2, jg.length());
+                assertEquals(0, jg.prefixLength());
+                for (int l = 0; l < 3; l++) {
+                    assertArrayEquals(jc.ownRows(l)[0], jg.ownRows(l)[0], "joined keys of layer " + l);
+                    assertArrayEquals(jc.ownRows(l)[1], jg.ownRows(l)[1], "joined values of layer " + l);
+                }
+                assertThrows(IllegalArgumentException.class, () -> be.concat(java.util.List.of(gg, cg), cfg));
                 // a cache on a cache that has a prefix (the backend flattens it) answers like the CPU's chain
                 KvCache ng = be.newCache(cfg, 5, cg), nc = cpu.newCache(cfg, 5, cc);
                 assertEquals(p + own, ng.prefixLength());
