@@ -4,7 +4,6 @@ import io.sac4j.SacException;
 import io.sac4j.forward.Backend;
 import io.sac4j.forward.KvCache;
 import io.sac4j.forward.Llama;
-import io.sac4j.forward.Logits;
 import io.sac4j.forward.Mask;
 import io.sac4j.load.DType;
 import io.sac4j.load.LlamaWeights;

@@ -3,6 +3,10 @@ package io.sac4j.forward;
 import io.sac4j.load.ModelConfig;
 import io.sac4j.load.Tensor;
 
+import java.util.ArrayList;
+import java.util.BitSet;
+import java.util.List;
+
 /**
  * The operations a forward pass needs, implemented once per device (CPU here, CUDA later). Weights are passed as
  * {@link Tensor}s (a device backend uploads each once and keeps it); activations are {@link Buf}s it allocates.
@@ -32,7 +36,7 @@ public interface Backend extends AutoCloseable {
     static void checkRoleAdd(Buf x, Tensor roles, int[] rows, int[] roleIds) {
         if (rows.length != roleIds.length) throw new IllegalArgumentException(rows.length + " anchor rows but " + roleIds.length + " role ids");
         if (roles.cols() != x.cols()) throw new IllegalArgumentException("role vectors " + roles + " for rows of " + x.cols());
-        java.util.BitSet seen = new java.util.BitSet();
+        BitSet seen = new BitSet();
         for (int i = 0; i < rows.length; i++) {
             if (rows[i] < 0 || rows[i] >= x.rows()) throw new IllegalArgumentException("anchor row " + rows[i] + " is outside 0.." + (x.rows() - 1));
             if (seen.get(rows[i])) throw new IllegalArgumentException("anchor row " + rows[i] + " appears twice");
@@ -103,11 +107,11 @@ public interface Backend extends AutoCloseable {
      * The own rows of {@code parts}, in order, as one new cache (no prefix, no spare capacity): how SAC joins the
      * anchors its encoder calls kept. This default goes through host arrays; a device backend copies on the device.
      */
-    default KvCache concat(java.util.List<KvCache> parts, ModelConfig config) {
+    default KvCache concat(List<KvCache> parts, ModelConfig config) {
         int layers = config.nLayers();
         float[][] k = new float[layers][], v = new float[layers][];
         for (int l = 0; l < layers; l++) {
-            java.util.List<float[][]> rows = new java.util.ArrayList<>();
+            List<float[][]> rows = new ArrayList<>();
             int total = 0;
             for (KvCache p : parts) {
                 float[][] kv = p.ownRows(l);
