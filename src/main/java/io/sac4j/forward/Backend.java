@@ -8,9 +8,10 @@ import java.util.BitSet;
 import java.util.List;
 
 /**
- * The operations a forward pass needs, implemented once per device (CPU here, CUDA later). Weights are passed as
- * {@link Tensor}s (a device backend uploads each once and keeps it); activations are {@link Buf}s it allocates.
- * All matrices are row-major; a "row" is one token.
+ * The operations a forward pass and SAC need, implemented once per device: {@code cpu.CpuBackend} (Vector API) and
+ * {@code cuda.CudaBackend} (our kernels, cuBLAS), picked in {@link Backends}. Weights are passed as {@link Tensor}s
+ * (a device backend uploads each once and keeps it); activations are {@link Buf}s it allocates. All matrices are
+ * row-major; a "row" is one token.
  */
 public interface Backend extends AutoCloseable {
     String name();
