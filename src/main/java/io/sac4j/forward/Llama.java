@@ -72,26 +72,22 @@ public final class Llama {
      * run on the backend, so only token ids travel to a device.
      */
     public void forwardAnchored(int[] tokens, int[] positions, KvCache cache, Mask mask, Tensor roles, int[] rows, int[] roleIds) {
+        forwardTokens(tokens, positions, new KvCache[]{cache}, mask, Logits.NONE, roles, rows, roleIds);
+    }
+
+    /** Runs {@code tokens} at {@code positions}; see {@link #forwardEmbeddings}. */
+    public float[] forward(int[] tokens, int[] positions, KvCache cache, Mask mask, Logits logits) {
+        return forwardTokens(tokens, positions, new KvCache[]{cache}, mask, logits, null, null, null);
+    }
+
+    /** The tokens' embeddings, plus role vectors at anchor rows if {@code roles} is set, through {@link #run}. */
+    private float[] forwardTokens(int[] tokens, int[] positions, KvCache[] caches, Mask mask, Logits logits,
+                                  Tensor roles, int[] rows, int[] roleIds) {
         for (int t : tokens) checkToken(t);
         try (Model.Use u = use()) {
             Buf x = backend.alloc(tokens.length, c.dim());
             backend.embed(x, w.tokenEmbedding(), tokens);
             if (roles != null) backend.roleAdd(x, roles, rows, roleIds);
-            run(x, positions, new KvCache[]{cache}, mask, Logits.NONE);
-        }
-    }
-
-    /** Runs {@code tokens} at {@code positions}; see {@link #forwardEmbeddings}. */
-    public float[] forward(int[] tokens, int[] positions, KvCache cache, Mask mask, Logits logits) {
-        return forwardTokens(tokens, positions, new KvCache[]{cache}, mask, logits);
-    }
-
-    /** The tokens' embeddings through {@link #run}. */
-    private float[] forwardTokens(int[] tokens, int[] positions, KvCache[] caches, Mask mask, Logits logits) {
-        for (int t : tokens) checkToken(t);
-        try (Model.Use u = use()) {
-            Buf x = backend.alloc(tokens.length, c.dim());
-            backend.embed(x, w.tokenEmbedding(), tokens);
             return run(x, positions, caches, mask, logits);
         }
     }
@@ -126,7 +122,7 @@ public final class Llama {
             if (caches[i].length() + 1 > caches[i].capacity())
                 throw new IllegalArgumentException("KV cache " + i + " holds " + caches[i].capacity() + " rows; it is full");
         }
-        return forwardTokens(tokens, positions, caches, mask, Logits.ALL);
+        return forwardTokens(tokens, positions, caches, mask, Logits.ALL, null, null, null);
     }
 
     private Model.Use use() {
