@@ -233,18 +233,22 @@ d.update(label=sys.argv[1], file=sys.argv[2]); d.setdefault("work", sys.argv[3])
 print(json.dumps(d))' "$@" >> "$OUT/e2e.jsonl"
 }
 
+# The random models of the e2e and profile stages (`sac synth`), written once per machine: synth_once DIR SHAPE DTYPE
+E2E=/tmp/sac4j-e2e
+synth_once() { [[ -d $1 ]] || "$JAVA" "${JVM[@]}" -cp "$CP" io.sac4j.cli.Main synth --shape "$2" --dtype "$3" -o "$1" --quiet; }
+
 # SAC_E2E_DRY=1 shrinks it to a dry run of the plumbing on a machine without a GPU: the tiny shape, one rep, torch
 # on the CPU, sac4j on the fake libcuda of scripts/gpu/emu_check.sh (put its folder on LD_LIBRARY_PATH).
 stage_e2e() {
   local shape=llama-3.2-1b sizes="2048 8192" tdev=cuda reps=3 fwd=(--prompt 512 --decode 64 --greedy 8)
   [[ ${SAC_E2E_DRY:-} == 1 ]] && { shape=tiny sizes=600 tdev=cpu reps=1 fwd=(--prompt 32 --decode 4 --greedy 2); }
-  local dir=/tmp/sac4j-e2e att=sdpa n
-  local m=$dir/$shape-bf16 tiny=$dir/tiny-f32
+  local att=sdpa n
+  local m=$E2E/$shape-bf16 tiny=$E2E/tiny-f32
   [[ $tdev == cpu ]] && att=manual
-  mkdir -p "$dir"; rm -f "$OUT/e2e.jsonl" "$WORK"/e2e*.md
+  mkdir -p "$E2E"; rm -f "$OUT/e2e.jsonl" "$WORK"/e2e*.md
   for spec in "$tiny tiny f32" "$m $shape bf16"; do
     set -- $spec
-    [[ -d $1 ]] || "$JAVA" "${JVM[@]}" -cp "$CP" io.sac4j.cli.Main synth --shape "$2" --dtype "$3" -o "$1" --quiet || return 1
+    synth_once "$@" || return 1
   done
   local bench=("$JAVA" "${JVM[@]}" -cp "$CP" SacBench "$m" --device cuda --reps $reps)
   local bench16=("$JAVA" "${JVM[@]}" -Dsac.cuda.kv=bf16 -cp "$CP" SacBench "$m" --device cuda --reps $reps)
@@ -284,8 +288,8 @@ stage_e2e() {
 # Where sac4j's device time goes in the e2e stage's SAC work (its model; n = 2048): every op synchronised and timed
 # (sac.cuda.profile=true), with each op's first call apart; then cuBLAS through PyTorch at the same matrix shapes.
 stage_profile() {
-  local m=/tmp/sac4j-e2e/llama-3.2-1b-bf16 n=2048 kv
-  [[ -d $m ]] || "$JAVA" "${JVM[@]}" -cp "$CP" io.sac4j.cli.Main synth --shape llama-3.2-1b --dtype bf16 -o "$m" --quiet || return 1
+  local m=$E2E/llama-3.2-1b-bf16 n=2048 kv
+  synth_once "$m" llama-3.2-1b bf16 || return 1
   rm -f "$WORK/profile.md"
   for kv in f32 bf16; do
     {
